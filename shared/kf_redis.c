@@ -1,0 +1,219 @@
+#include "kf_compat.h"
+
+#include "kf_redis.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "kf_config.h"
+#include "kf_log.h"
+#include "kf_mem.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 2000
+
+struct kf_redis {
+	redisContext *ctx;
+	char *host;
+	int port;
+	char *password;
+	int db;
+	int connect_timeout_ms;
+	int command_timeout_ms;
+	int64_t next_attempt_ms;
+	int backoff_ms;
+	bool up;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct timeval ms_to_tv(int ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	return tv;
+}
+
+struct kf_redis *kf_redis_new(const struct kf_config *cfg)
+{
+	struct kf_redis *r = kf_xcalloc(1, sizeof(*r));
+
+	r->host = kf_xstrdup(kf_config_str(cfg, "Redis", "Host"));
+	r->port = (int)kf_config_int(cfg, "Redis", "Port");
+	r->password = kf_xstrdup(kf_config_str(cfg, "Redis", "Password"));
+	r->db = (int)kf_config_int(cfg, "Redis", "Db");
+	r->connect_timeout_ms = (int)kf_config_int(cfg, "Redis", "ConnectTimeoutMs");
+	r->command_timeout_ms = (int)kf_config_int(cfg, "Redis", "CommandTimeoutMs");
+	return r;
+}
+
+static void drop(struct kf_redis *r)
+{
+	if (r->ctx)
+		redisFree(r->ctx);
+	r->ctx = NULL;
+	r->up = false;
+}
+
+void kf_redis_free(struct kf_redis *r)
+{
+	if (!r)
+		return;
+	drop(r);
+	free(r->host);
+	if (r->password)
+		memset(r->password, 0, strlen(r->password));
+	free(r->password);
+	free(r);
+}
+
+/* Run one setup command; false (and a log line) unless it answers OK. */
+static bool setup_cmd(struct kf_redis *r, const char *what, redisReply *reply)
+{
+	bool ok = reply && reply->type == REDIS_REPLY_STATUS;
+
+	if (!ok)
+		kf_err("redis %s:%d: %s failed: %s", r->host, r->port, what,
+		       reply && reply->type == REDIS_REPLY_ERROR ? reply->str
+		       : r->ctx->err			       ? r->ctx->errstr
+							       : "unexpected reply");
+	if (reply)
+		freeReplyObject(reply);
+	return ok;
+}
+
+static void schedule_retry(struct kf_redis *r)
+{
+	r->backoff_ms = r->backoff_ms ? r->backoff_ms * 2 : BACKOFF_MIN_MS;
+	if (r->backoff_ms > BACKOFF_MAX_MS)
+		r->backoff_ms = BACKOFF_MAX_MS;
+	r->next_attempt_ms = now_ms() + r->backoff_ms;
+}
+
+/* Connect when there is no connection and the backoff allows.  0 or -1. */
+static int ensure(struct kf_redis *r)
+{
+	struct timeval tv;
+
+	if (r->ctx)
+		return 0;
+	if (now_ms() < r->next_attempt_ms)
+		return -1;
+	tv = ms_to_tv(r->connect_timeout_ms);
+	r->ctx = redisConnectWithTimeout(r->host, r->port, tv);
+	if (!r->ctx || r->ctx->err) {
+		if (r->backoff_ms == 0)
+			kf_err("redis %s:%d: unable to connect: %s", r->host, r->port,
+			       r->ctx ? r->ctx->errstr : "out of memory");
+		goto out_fail;
+	}
+	tv = ms_to_tv(r->command_timeout_ms);
+	if (redisSetTimeout(r->ctx, tv) != REDIS_OK)
+		goto out_fail;
+	if (*r->password &&
+	    !setup_cmd(r, "AUTH", redisCommand(r->ctx, "AUTH %s", r->password)))
+		goto out_fail;
+	if (r->db && !setup_cmd(r, "SELECT", redisCommand(r->ctx, "SELECT %d", r->db)))
+		goto out_fail;
+	if (r->backoff_ms)
+		kf_info("redis %s:%d: connected again", r->host, r->port);
+	r->backoff_ms = 0;
+	return 0;
+
+out_fail:
+	drop(r);
+	schedule_retry(r);
+	return -1;
+}
+
+typedef redisReply *(*run_fn)(redisContext *ctx, void *arg);
+
+/* Run fn on a working connection, retrying once on a stale one. */
+static redisReply *run(struct kf_redis *r, run_fn fn, void *arg)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		bool was_connected = r->ctx != NULL;
+		redisReply *reply;
+
+		if (ensure(r) != 0)
+			break;
+		reply = fn(r->ctx, arg);
+		if (reply) {
+			r->up = true;
+			return reply;
+		}
+		kf_warn("redis %s:%d: command failed: %s", r->host, r->port,
+			r->ctx->errstr[0] ? r->ctx->errstr : "no reply");
+		drop(r);
+		if (!was_connected) {
+			schedule_retry(r);
+			break;
+		}
+		/* the old connection died: try a fresh one once, now */
+		r->next_attempt_ms = 0;
+	}
+	r->up = false;
+	return NULL;
+}
+
+struct vcmd {
+	const char *fmt;
+	va_list *ap;
+};
+
+static redisReply *run_vcmd(redisContext *ctx, void *arg)
+{
+	struct vcmd *v = arg;
+	va_list ap;
+	void *reply;
+
+	va_copy(ap, *v->ap);
+	reply = redisvCommand(ctx, v->fmt, ap);
+	va_end(ap);
+	return reply;
+}
+
+redisReply *kf_redis_cmd(struct kf_redis *r, const char *fmt, ...)
+{
+	va_list ap;
+	struct vcmd v = { fmt, &ap };
+	redisReply *reply;
+
+	va_start(ap, fmt);
+	reply = run(r, run_vcmd, &v);
+	va_end(ap);
+	return reply;
+}
+
+struct argv_cmd {
+	int argc;
+	const char **argv;
+	const size_t *argvlen;
+};
+
+static redisReply *run_argv(redisContext *ctx, void *arg)
+{
+	struct argv_cmd *a = arg;
+
+	return redisCommandArgv(ctx, a->argc, a->argv, a->argvlen);
+}
+
+redisReply *kf_redis_cmdargv(struct kf_redis *r, int argc, const char **argv,
+			     const size_t *argvlen)
+{
+	struct argv_cmd a = { argc, argv, argvlen };
+
+	return run(r, run_argv, &a);
+}
+
+bool kf_redis_up(const struct kf_redis *r)
+{
+	return r->up;
+}
