@@ -51,6 +51,11 @@ char *kf_xstrdup(const char *s)
 	return kf_xmemdup0(s, strlen(s));
 }
 
+char *kf_xstrdup_or_empty(const char *s)
+{
+	return kf_xstrdup(s ? s : "");
+}
+
 char *kf_xmemdup0(const void *s, size_t n)
 {
 	char *p = kf_xmalloc(n + 1);

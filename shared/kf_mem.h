@@ -14,6 +14,8 @@ void *kf_xcalloc(size_t nmemb, size_t size);
 void *kf_xrealloc(void *p, size_t n);
 /* Copy of s; kf_xstrdup(NULL) returns NULL.  Caller frees. */
 char *kf_xstrdup(const char *s);
+/* Copy of s, or of "" when s is NULL.  Caller frees. */
+char *kf_xstrdup_or_empty(const char *s);
 /* Copy of the n bytes at s plus a terminating NUL.  Caller frees. */
 char *kf_xmemdup0(const void *s, size_t n);
 

@@ -1,0 +1,19 @@
+/*
+ * handlers.h - the request handlers the route table points at, grouped by
+ * file (h_login.c, h_health.c ...).  A handler reads req (parameters
+ * already parsed, session already checked when the route needs one) and
+ * fills rep; it never writes to the client itself.
+ */
+#ifndef KF_HANDLERS_H
+#define KF_HANDLERS_H
+
+#include "router.h"
+
+/* h_login.c */
+void kf_h_login(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
+void kf_h_logout(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
+void kf_h_me(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
+/* h_health.c */
+void kf_h_healthz(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * router.h - the route table: method, path, what authentication a route
+ * needs, and its handler.  The table itself lives in router.c; tests walk
+ * it with kf_router_table() so a new route is covered without a new test.
+ */
+#ifndef KF_ROUTER_H
+#define KF_ROUTER_H
+
+#include "kf_compat.h"
+
+struct kf_buf;
+struct kf_reply;
+struct kf_req;
+struct kf_worker;
+
+enum kf_method {
+	KF_M_GET = 1 << 0,
+	KF_M_POST = 1 << 1,
+	KF_M_PUT = 1 << 2,
+	KF_M_DELETE = 1 << 3,
+	KF_M_PATCH = 1 << 4,
+	KF_M_HEAD = 1 << 5,
+	KF_M_OPTIONS = 1 << 6,
+};
+
+enum kf_auth {
+	KF_AUTH_NONE = 0,    /* anyone */
+	KF_AUTH_SESSION = 1, /* a valid login session */
+};
+
+typedef void (*kf_handler_fn)(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
+
+struct kf_route {
+	const char *path;
+	unsigned methods;   /* enum kf_method bits */
+	enum kf_auth auth;
+	kf_handler_fn fn;
+};
+
+/* The bit of an HTTP method name; 0 when unknown. */
+unsigned kf_method_bit(const char *method);
+/*
+ * The route for path and method bit m.  NULL when there is none; then
+ * *allowed holds the methods the path does take (0: unknown path, 404;
+ * otherwise 405).
+ */
+const struct kf_route *kf_router_match(const char *path, unsigned m, unsigned *allowed);
+/* Every route, for tests and listings. */
+const struct kf_route *kf_router_table(size_t *n);
+/* "GET, POST" for a set of method bits, appended to out. */
+void kf_router_allow(unsigned methods, struct kf_buf *out);
+
+#endif
