@@ -10,8 +10,8 @@
 
 static const struct kf_route routes[] = {
 	{ "/admin/login", POST, KF_AUTH_NONE, kf_h_login },
-	{ "/admin/logout", GET | POST, KF_AUTH_SESSION, kf_h_logout },
-	{ "/admin/me", GET | POST, KF_AUTH_SESSION, kf_h_me },
+	{ "/admin/logout", GET | POST, KF_AUTH_RBAC, kf_h_logout },
+	{ "/admin/me", GET | POST, KF_AUTH_RBAC, kf_h_me },
 	{ "/healthz", GET, KF_AUTH_NONE, kf_h_healthz },
 };
 

@@ -26,6 +26,7 @@ enum kf_method {
 enum kf_auth {
 	KF_AUTH_NONE = 0,    /* anyone */
 	KF_AUTH_SESSION = 1, /* a valid login session */
+	KF_AUTH_RBAC = 2,    /* a session whose role is granted method + path */
 };
 
 typedef void (*kf_handler_fn)(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
