@@ -13,6 +13,13 @@
 void kf_h_login(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
 void kf_h_logout(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
 void kf_h_me(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
+/* h_ws.c */
+void kf_h_ws_register(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
+void kf_h_ws_info(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
+void kf_h_ws_link_user(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
+void kf_h_ws_close(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
+/* h_api.c */
+void kf_h_api_link(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
 /* h_health.c */
 void kf_h_healthz(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
 

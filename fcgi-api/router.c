@@ -12,6 +12,11 @@ static const struct kf_route routes[] = {
 	{ "/admin/login", POST, KF_AUTH_NONE, kf_h_login },
 	{ "/admin/logout", GET | POST, KF_AUTH_RBAC, kf_h_logout },
 	{ "/admin/me", GET | POST, KF_AUTH_RBAC, kf_h_me },
+	{ "/admin/ws", POST, KF_AUTH_RBAC, kf_h_ws_register },
+	{ "/admin/ws/info", POST, KF_AUTH_RBAC, kf_h_ws_info },
+	{ "/admin/ws/link_user", POST, KF_AUTH_RBAC, kf_h_ws_link_user },
+	{ "/admin/ws/close", POST, KF_AUTH_RBAC, kf_h_ws_close },
+	{ "/api/link", POST, KF_AUTH_NONE, kf_h_api_link },
 	{ "/healthz", GET, KF_AUTH_NONE, kf_h_healthz },
 };
 

@@ -85,8 +85,23 @@ static const struct cfg_key cfg_table[] = {
 	I("Api", "LoginMaxFailPerIpPerDay", 5, 1, 1000000),
 	I("Api", "LoginMaxFailPerUser", 10, 1, 1000000),
 	I("Api", "LoginFailWindowSec", 900, 1, 86400),
+	I("Api", "LinkPerIpPerMinute", 30, 1, 1000000),
 
 	S("Relay", "PublicUrl", "ws://127.0.0.1", 512),
+	S("Relay", "Listen", "127.0.0.1:8090", 300),
+	S("Relay", "NodeId", "node1", 64),
+	S("Relay", "TrustedProxies", "", 4096),
+	I("Relay", "MaxVisitorsPerAgent", 10, 1, 100000),
+	I("Relay", "VisitorReconnectGraceSec", 60, 0, 86400),
+	I("Relay", "AgentReconnectGraceSec", 30, 0, 86400),
+	I("Relay", "MaxMessageBytes", 4096, 16, 1048576),
+	I("Relay", "MaxFrameBytes", 65536, 128, 16777216),
+	I("Relay", "MaxMessagesPerSec", 20, 1, 1000000),
+	I("Relay", "MaxBadFrames", 10, 1, 1000000),
+	I("Relay", "SendQueueMax", 256, 4, 1000000),
+	I("Relay", "AgentKeyTtlSec", 60, 5, 86400),
+	I("Relay", "VisitorKeyTtlSec", 600, 5, 604800),
+	I("Relay", "DrainTimeoutSec", 10, 0, 3600),
 
 	I("Security", "Argon2OpsLimit", 2, 1, 64),
 	I("Security", "Argon2MemLimitKiB", 65536, 8, 4194304),
@@ -99,6 +114,9 @@ static const struct cfg_key cfg_table[] = {
 	S("Messages", "NoAgent", "No agent is available yet, please wait.", 1024),
 	S("Messages", "NewVisitor", "A new visitor has joined.", 1024),
 	S("Messages", "ChatEnded", "The chat has ended.", 1024),
+	S("Messages", "AgentJoined", "An agent has joined the chat.", 1024),
+	S("Messages", "AgentAway", "Your agent's connection dropped; please wait a moment.", 1024),
+	S("Messages", "AgentBack", "Your agent is back.", 1024),
 };
 
 #undef I
@@ -268,6 +286,9 @@ static void check_rules(struct kf_config *cfg, struct kf_buf *err)
 		kf_buf_addf(err, "[Api] Workers: %lld workers need more than [Db] MaxOpenConns = %lld connections\n",
 			    kf_config_int(cfg, "Api", "Workers"),
 			    kf_config_int(cfg, "Db", "MaxOpenConns"));
+	if (kf_config_int(cfg, "Relay", "MaxMessageBytes") > kf_config_int(cfg, "Relay", "MaxFrameBytes"))
+		kf_buf_addf(err, "[Relay] MaxMessageBytes: must not exceed [Relay] MaxFrameBytes (%lld)\n",
+			    kf_config_int(cfg, "Relay", "MaxFrameBytes"));
 	if (strncmp(kf_config_str(cfg, "Relay", "PublicUrl"), "ws://", 5) != 0 &&
 	    strncmp(kf_config_str(cfg, "Relay", "PublicUrl"), "wss://", 6) != 0)
 		kf_buf_addf(err, "[Relay] PublicUrl: expected a ws:// or wss:// URL, got '%s'\n",

@@ -12,6 +12,32 @@
  *   PREFIX lf:u:DIGEST          failed logins for a username (digest of the
  *                               name); expires LoginFailWindowSec after the
  *                               first failure
+ *   PREFIX rl:WHAT:IP:WINDOW    fixed-window rate counters (POST /api/link)
+ *
+ * Live chat (kf_store_chat.c; every change is one Lua script, so several
+ * kefu-api processes and relay nodes never see half a change):
+ *   PREFIX at:TICKET            an agent's single-use ws_key -> admin id;
+ *                               TTL [Relay] AgentKeyTtlSec
+ *   PREFIX v:KEY                a visitor: hash {ip, state, agent, gen, node};
+ *                               state new (issued, never connected; TTL
+ *                               VisitorKeyTtlSec), waiting (in the queue),
+ *                               bound (has an agent) or grace (connection
+ *                               dropped; TTL grace + 60 s)
+ *   PREFIX visitors             zset KEY -> expiry (+inf while connected):
+ *                               the live visitors, counted against
+ *                               [Websocket] MaxConnection
+ *   PREFIX agents               set of registered agents (POST /admin/ws)
+ *   PREFIX ag:ID                an agent: hash {name, key, node, state, gen};
+ *                               state online (socket connected) or grace
+ *   PREFIX ag:ID:v              set of the agent's visitor keys
+ *   PREFIX avail                zset ID -> load: agents taking visitors
+ *   PREFIX queue                list of waiting visitor keys, oldest first
+ *   PREFIX ctl                  pub/sub channel: {"op":"agent_closed",
+ *                               "admin":ID,"visitors":[KEY...]}
+ * gen counts a visitor's or agent's connections: a relay passes the gen it
+ * saw, and a change from a connection that has since been replaced is
+ * ignored.
+ *
  * Functions return 0, KF_ERR_NOTFOUND, or KF_ERR_STORE when Redis is
  * unavailable or answered an error (logged).
  */
@@ -21,6 +47,11 @@
 #include "kf_compat.h"
 
 #include <time.h>
+
+#include <hiredis/hiredis.h>
+
+/* Room for a textual IP address (INET6_ADDRSTRLEN). */
+#define KF_NET_ADDR_MAX_STORE 46
 
 struct kf_redis;
 
@@ -47,5 +78,114 @@ int kf_store_login_failed(struct kf_redis *r, const char *prefix, const char *ip
 			  const char *user, size_t user_len, time_t now, long window_sec);
 /* Seconds from now to the next local midnight (at least 1). */
 long kf_store_until_midnight(time_t now);
+
+/*
+ * Count one event of kind what (e.g. "link") for ip in the current window
+ * of window_sec seconds.  Returns 0, KF_ERR_LIMIT once the count passes
+ * limit, or KF_ERR_STORE.
+ */
+int kf_store_rate(struct kf_redis *r, const char *prefix, const char *what, const char *ip,
+		  long limit, long window_sec, time_t now);
+
+/* ---- live chat (kf_store_chat.c) ---- */
+
+#include "kf_key.h"
+
+struct kf_pair {
+	char visitor[KF_KEY_LEN + 1];
+	int64_t agent;
+};
+
+/* Visitors newly bound to agents by a change; release with kf_pairs_release. */
+struct kf_pairs {
+	struct kf_pair *v;
+	size_t n;
+};
+
+struct kf_keys {
+	char (*v)[KF_KEY_LEN + 1];
+	size_t n;
+};
+
+void kf_pairs_release(struct kf_pairs *p);
+void kf_keys_release(struct kf_keys *k);
+
+/* POST /admin/ws: register admin_id (display name) and issue a ticket. */
+int kf_store_agent_register(struct kf_redis *r, const char *prefix, int64_t admin_id,
+			    const char *name, long ttl_sec, char ticket[KF_KEY_LEN + 1]);
+/*
+ * POST /admin/ws/close: unregister admin_id, end its chats and tell the
+ * relays (PREFIX ctl).  visitors receives the keys that were bound.
+ * KF_ERR_NOTFOUND when the agent was not registered.
+ */
+int kf_store_agent_close(struct kf_redis *r, const char *prefix, int64_t admin_id,
+			 struct kf_keys *visitors);
+/*
+ * POST /api/link: issue a visitor key for ip, unless max_live visitors are
+ * live (KF_ERR_LIMIT).
+ */
+int kf_store_visitor_issue(struct kf_redis *r, const char *prefix, const char *ip,
+			   long ttl_sec, long max_live, time_t now, char key[KF_KEY_LEN + 1]);
+/*
+ * The shared view for /admin/ws/info and /admin/ws/link_user: the raw
+ * reply of one script, { {key, ip, agent-or-"" ...}, {id, name, ticket,
+ * state, {keys...}} ... } (see kf_store_chat.c), or NULL when Redis is
+ * down.  admin_id > 0 limits the agents to that one.  Caller frees.
+ */
+redisReply *kf_store_chat_view(struct kf_redis *r, const char *prefix, int64_t admin_id);
+
+struct kf_visitor_redeem {
+	int64_t gen;
+	char ip[KF_NET_ADDR_MAX_STORE];
+	int64_t agent;      /* bound agent when resumed, else 0 */
+	bool resumed;       /* came back within the grace period */
+	struct kf_pairs assigned; /* bindings made, this visitor's among them */
+};
+
+/*
+ * A visitor connects with key: resume its conversation or join the queue,
+ * then hand waiting visitors to free agents.  A live connection with the
+ * same key is replaced (its gen no longer counts).  Returns 0,
+ * KF_ERR_NOTFOUND (unknown or expired), KF_ERR_INVAL (an agent's key) or
+ * KF_ERR_STORE.
+ */
+int kf_store_visitor_redeem(struct kf_redis *r, const char *prefix, const char *key, size_t len,
+			    const char *node, long cap, time_t now, struct kf_visitor_redeem *out);
+/*
+ * An agent connects with a ticket (consumed).  *gen receives its
+ * connection number, bound its current visitors, assigned the new
+ * bindings.  KF_ERR_NOTFOUND (unknown, expired or used), KF_ERR_INVAL (a
+ * visitor's key), KF_ERR_AUTH (no longer registered).
+ */
+int kf_store_agent_redeem(struct kf_redis *r, const char *prefix, const char *ticket,
+			  size_t len, const char *node, long cap, int64_t *admin_id, int64_t *gen,
+			  struct kf_keys *bound, struct kf_pairs *assigned);
+/* As kf_store_agent_redeem for an agent identified by its session instead. */
+int kf_store_agent_attach(struct kf_redis *r, const char *prefix, int64_t admin_id,
+			  const char *node, long cap, int64_t *gen, struct kf_keys *bound,
+			  struct kf_pairs *assigned);
+/*
+ * The visitor's conversation ends (it left, timed out, or its grace ran
+ * out): unbind it and hand waiting visitors to free agents.  *agent
+ * receives its agent (0: none).  KF_ERR_NOTFOUND when gen is stale.
+ */
+int kf_store_visitor_leave(struct kf_redis *r, const char *prefix, const char *key, int64_t gen,
+			   long cap, int64_t *agent, struct kf_pairs *assigned);
+/* The visitor's connection dropped: keep it for grace_sec.  *agent as above. */
+int kf_store_visitor_grace(struct kf_redis *r, const char *prefix, const char *key, int64_t gen,
+			   long grace_sec, time_t now, int64_t *agent);
+/* The agent's connection dropped: stop assigning to it; visitors: its visitors. */
+int kf_store_agent_drop(struct kf_redis *r, const char *prefix, int64_t admin_id, int64_t gen,
+			struct kf_keys *visitors);
+/*
+ * The agent did not come back in time: unregister it, put its visitors at
+ * the front of the queue (requeued) and dispatch (assigned).
+ */
+int kf_store_agent_expire(struct kf_redis *r, const char *prefix, int64_t admin_id,
+			  int64_t gen, long cap, struct kf_keys *requeued,
+			  struct kf_pairs *assigned);
+/* True when admin_id is registered (POST /admin/ws and not closed). */
+int kf_store_agent_registered(struct kf_redis *r, const char *prefix, int64_t admin_id,
+			      bool *registered);
 
 #endif
