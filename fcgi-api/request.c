@@ -230,30 +230,7 @@ int kf_req_parse_params(struct kf_req *req, struct kf_reply *rep)
 
 const char *kf_req_token(const struct kf_req *req, size_t *len)
 {
-	const char *a = req->authorization;
-	const char *c = req->cookie;
-
-	if (a && strncasecmp(a, "Bearer ", 7) == 0) {
-		a += 7;
-		while (*a == ' ')
-			a++;
-		*len = strcspn(a, " ");
-		return *len ? a : NULL;
-	}
-	/* Cookie: name=value; name2=value2 */
-	while (c && *c) {
-		while (*c == ' ' || *c == ';')
-			c++;
-		if (strncmp(c, "gid=", 4) == 0) {
-			c += 4;
-			if (*c == '"')
-				c++;
-			*len = strcspn(c, "; \"");
-			return *len ? c : NULL;
-		}
-		c = strchr(c, ';');
-	}
-	return NULL;
+	return kf_key_from_headers(req->authorization, req->cookie, len);
 }
 
 int kf_req_str(struct kf_req *req, struct kf_reply *rep, const char *name, bool optional,

@@ -3,6 +3,7 @@
 #include "kf_key.h"
 
 #include <sodium.h>
+#include <strings.h>
 
 #include "kf_err.h"
 
@@ -40,4 +41,33 @@ void kf_key_digest(const char *token, size_t n, char out[33])
 
 	crypto_generichash(h, sizeof(h), (const unsigned char *)token, n, NULL, 0);
 	sodium_bin2hex(out, 33, h, sizeof(h));
+}
+
+const char *kf_key_from_headers(const char *authorization, const char *cookie, size_t *len)
+{
+	const char *a = authorization;
+	const char *c = cookie;
+
+	*len = 0;
+	if (a && strncasecmp(a, "Bearer ", 7) == 0) {
+		a += 7;
+		while (*a == ' ')
+			a++;
+		*len = strcspn(a, " ");
+		return *len ? a : NULL;
+	}
+	/* Cookie: name=value; name2=value2 */
+	while (c && *c) {
+		while (*c == ' ' || *c == ';')
+			c++;
+		if (strncmp(c, "gid=", 4) == 0) {
+			c += 4;
+			if (*c == '"')
+				c++;
+			*len = strcspn(c, "; \"");
+			return *len ? c : NULL;
+		}
+		c = strchr(c, ';');
+	}
+	return NULL;
 }

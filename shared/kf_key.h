@@ -23,4 +23,11 @@ bool kf_key_valid(const char *s, size_t n);
  */
 void kf_key_digest(const char *token, size_t n, char out[33]);
 
+/*
+ * The session token an HTTP request carries: "Authorization: Bearer T"
+ * first, else the gid cookie.  Either header may be NULL.  Returns a
+ * pointer into that header and its length in *len, or NULL.
+ */
+const char *kf_key_from_headers(const char *authorization, const char *cookie, size_t *len);
+
 #endif

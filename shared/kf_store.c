@@ -210,3 +210,46 @@ int kf_store_rate(struct kf_redis *r, const char *prefix, const char *what, cons
 	freeReplyObject(reply);
 	return rc;
 }
+
+static void rbac_key(struct kf_buf *k, const char *prefix)
+{
+	kf_buf_addf(k, "%srbac:ver", prefix);
+}
+
+int kf_store_rbac_version(struct kf_redis *r, const char *prefix,
+			  char out[KF_STORE_VERSION_MAX])
+{
+	struct kf_buf k = KF_BUF_INIT;
+	redisReply *reply;
+	int rc = 0;
+
+	out[0] = '\0';
+	rbac_key(&k, prefix);
+	reply = kf_redis_cmd(r, "GET %s", k.data);
+	kf_buf_release(&k);
+	if (!reply)
+		return KF_ERR_STORE;
+	if (reply->type == REDIS_REPLY_STRING) {
+		/* snprintf truncates a longer value: still a version */
+		snprintf(out, KF_STORE_VERSION_MAX, "%.*s", (int)reply->len, reply->str);
+	} else if (reply->type != REDIS_REPLY_NIL) {
+		kf_err("redis GET rbac version: %s",
+		       reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+		rc = KF_ERR_STORE;
+	}
+	freeReplyObject(reply);
+	return rc;
+}
+
+int kf_store_rbac_bump(struct kf_redis *r, const char *prefix)
+{
+	struct kf_buf k = KF_BUF_INIT;
+	char version[17];
+	int rc;
+
+	kf_key_random(version, sizeof(version) - 1);
+	rbac_key(&k, prefix);
+	rc = check(kf_redis_cmd(r, "SET %s %s", k.data, version), "SET rbac version");
+	kf_buf_release(&k);
+	return rc;
+}

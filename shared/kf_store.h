@@ -13,6 +13,11 @@
  *                               name); expires LoginFailWindowSec after the
  *                               first failure
  *   PREFIX rl:WHAT:IP:WINDOW    fixed-window rate counters (POST /api/link)
+ *   PREFIX rbac:ver             the RBAC version: a random string replaced
+ *                               after every change to accounts, roles or
+ *                               grants; absent until the first change.
+ *                               Each kefu-api process reloads its grant
+ *                               cache when it moves (fcgi-api/rbac.h)
  *
  * Live chat (kf_store_chat.c; every change is one Lua script, so several
  * kefu-api processes and relay nodes never see half a change):
@@ -50,8 +55,7 @@
 
 #include <hiredis/hiredis.h>
 
-/* Room for a textual IP address (INET6_ADDRSTRLEN). */
-#define KF_NET_ADDR_MAX_STORE 46
+#include "kf_net.h"
 
 struct kf_redis;
 
@@ -87,6 +91,17 @@ long kf_store_until_midnight(time_t now);
 int kf_store_rate(struct kf_redis *r, const char *prefix, const char *what, const char *ip,
 		  long limit, long window_sec, time_t now);
 
+/* Room for an RBAC version string with its NUL. */
+#define KF_STORE_VERSION_MAX 40
+/*
+ * The current RBAC version into out ("" when none was ever stored).
+ * Returns 0 or KF_ERR_STORE.
+ */
+int kf_store_rbac_version(struct kf_redis *r, const char *prefix,
+			  char out[KF_STORE_VERSION_MAX]);
+/* Store a new random RBAC version.  Returns 0 or KF_ERR_STORE. */
+int kf_store_rbac_bump(struct kf_redis *r, const char *prefix);
+
 /* ---- live chat (kf_store_chat.c) ---- */
 
 #include "kf_key.h"
@@ -94,6 +109,7 @@ int kf_store_rate(struct kf_redis *r, const char *prefix, const char *what, cons
 struct kf_pair {
 	char visitor[KF_KEY_LEN + 1];
 	int64_t agent;
+	char ip[KF_NET_ADDR_MAX]; /* the visitor's address */
 };
 
 /* Visitors newly bound to agents by a change; release with kf_pairs_release. */
@@ -136,7 +152,7 @@ redisReply *kf_store_chat_view(struct kf_redis *r, const char *prefix, int64_t a
 
 struct kf_visitor_redeem {
 	int64_t gen;
-	char ip[KF_NET_ADDR_MAX_STORE];
+	char ip[KF_NET_ADDR_MAX];
 	int64_t agent;      /* bound agent when resumed, else 0 */
 	bool resumed;       /* came back within the grace period */
 	struct kf_pairs assigned; /* bindings made, this visitor's among them */
@@ -159,10 +175,10 @@ int kf_store_visitor_redeem(struct kf_redis *r, const char *prefix, const char *
  */
 int kf_store_agent_redeem(struct kf_redis *r, const char *prefix, const char *ticket,
 			  size_t len, const char *node, long cap, int64_t *admin_id, int64_t *gen,
-			  struct kf_keys *bound, struct kf_pairs *assigned);
+			  struct kf_pairs *bound, struct kf_pairs *assigned);
 /* As kf_store_agent_redeem for an agent identified by its session instead. */
 int kf_store_agent_attach(struct kf_redis *r, const char *prefix, int64_t admin_id,
-			  const char *node, long cap, int64_t *gen, struct kf_keys *bound,
+			  const char *node, long cap, int64_t *gen, struct kf_pairs *bound,
 			  struct kf_pairs *assigned);
 /*
  * The visitor's conversation ends (it left, timed out, or its grace ran

@@ -40,6 +40,7 @@
 	"      bind(k, c[1])\n"                                                           \
 	"      out[#out+1] = k\n"                                                         \
 	"      out[#out+1] = c[1]\n"                                                      \
+	"      out[#out+1] = redis.call('HGET', P..'v:'..k, 'ip') or ''\n"                \
 	"    end\n"                                                                       \
 	"  end\n"                                                                         \
 	"end\n"                                                                           \
@@ -47,8 +48,14 @@
 	"  if redis.call('SISMEMBER', P..'agents', a) == 0 then return {-4} end\n"        \
 	"  local gen = redis.call('HINCRBY', P..'ag:'..a, 'gen', 1)\n"                    \
 	"  redis.call('HSET', P..'ag:'..a, 'node', node, 'state', 'online')\n"            \
-	"  local bound = redis.call('SMEMBERS', P..'ag:'..a..':v')\n"                     \
-	"  redis.call('ZADD', P..'avail', #bound, a)\n"                                   \
+	"  local keys = redis.call('SMEMBERS', P..'ag:'..a..':v')\n"                      \
+	"  local bound = {}\n"                                                            \
+	"  for _, k in ipairs(keys) do\n"                                                 \
+	"    bound[#bound+1] = k\n"                                                       \
+	"    bound[#bound+1] = a\n"                                                       \
+	"    bound[#bound+1] = redis.call('HGET', P..'v:'..k, 'ip') or ''\n"              \
+	"  end\n"                                                                         \
+	"  redis.call('ZADD', P..'avail', #keys, a)\n"                                    \
 	"  local out = {}\n"                                                              \
 	"  dispatch(out)\n"                                                               \
 	"  return {0, tonumber(a), gen, bound, out}\n"                                    \
@@ -298,17 +305,24 @@ static void take_keys(const redisReply *arr, struct kf_keys *out)
 			copy_key(out->v[out->n++], arr->element[i]->str);
 }
 
-/* Pairs from a flat {key, agent, key, agent ...} array element. */
+/* Pairs from a flat {key, agent, ip, key, agent, ip ...} array element. */
 static void take_pairs(const redisReply *arr, struct kf_pairs *out)
 {
 	out->v = NULL;
 	out->n = 0;
-	if (!arr || arr->type != REDIS_REPLY_ARRAY || arr->elements < 2)
+	if (!arr || arr->type != REDIS_REPLY_ARRAY || arr->elements < 3)
 		return;
-	out->v = kf_xcalloc(arr->elements / 2, sizeof(*out->v));
-	for (size_t i = 0; i + 1 < arr->elements; i += 2) {
+	out->v = kf_xcalloc(arr->elements / 3, sizeof(*out->v));
+	for (size_t i = 0; i + 2 < arr->elements; i += 3) {
+		const char *ip = elem_str(arr, i + 2);
+		size_t n = strlen(ip);
+
 		copy_key(out->v[out->n].visitor, elem_str(arr, i));
 		out->v[out->n].agent = elem_int(arr, i + 1);
+		if (n >= sizeof(out->v[out->n].ip))
+			n = sizeof(out->v[out->n].ip) - 1;
+		memcpy(out->v[out->n].ip, ip, n);
+		out->v[out->n].ip[n] = '\0';
 		out->n++;
 	}
 }
@@ -448,7 +462,7 @@ int kf_store_visitor_redeem(struct kf_redis *r, const char *prefix, const char *
 }
 
 static int attach_result(redisReply *reply, int64_t *admin_id, int64_t *gen,
-			 struct kf_keys *bound, struct kf_pairs *assigned)
+			 struct kf_pairs *bound, struct kf_pairs *assigned)
 {
 	int rc = status_rc(reply);
 
@@ -456,7 +470,7 @@ static int attach_result(redisReply *reply, int64_t *admin_id, int64_t *gen,
 		if (admin_id)
 			*admin_id = elem_int(reply, 1);
 		*gen = elem_int(reply, 2);
-		take_keys(elem(reply, 3), bound);
+		take_pairs(elem(reply, 3), bound);
 		take_pairs(elem(reply, 4), assigned);
 	}
 	freeReplyObject(reply);
@@ -465,7 +479,7 @@ static int attach_result(redisReply *reply, int64_t *admin_id, int64_t *gen,
 
 int kf_store_agent_redeem(struct kf_redis *r, const char *prefix, const char *ticket,
 			  size_t len, const char *node, long cap, int64_t *admin_id, int64_t *gen,
-			  struct kf_keys *bound, struct kf_pairs *assigned)
+			  struct kf_pairs *bound, struct kf_pairs *assigned)
 {
 	char k[KF_KEY_LEN + 1];
 	const char *args[2] = { k, node };
@@ -482,7 +496,7 @@ int kf_store_agent_redeem(struct kf_redis *r, const char *prefix, const char *ti
 }
 
 int kf_store_agent_attach(struct kf_redis *r, const char *prefix, int64_t admin_id,
-			  const char *node, long cap, int64_t *gen, struct kf_keys *bound,
+			  const char *node, long cap, int64_t *gen, struct kf_pairs *bound,
 			  struct kf_pairs *assigned)
 {
 	char id[24];

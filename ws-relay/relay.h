@@ -1,0 +1,165 @@
+/*
+ * relay.h - what kefu-relay's modules share.
+ *
+ * One struct kf_relay per process, owned by main.c, built at start-up and
+ * touched only on the event-loop thread.  One struct kf_conn per WebSocket
+ * (lws per-session data: lws allocates and frees it; kefu fills it at
+ * LWS_CALLBACK_ESTABLISHED and empties it at LWS_CALLBACK_CLOSED).
+ *
+ *   conn.c     the lws protocol callback, send queues, closing
+ *   session.c  key redemption at the upgrade; each connection's arrival
+ *              and departure in the shared store
+ *   route.c    who is connected here; delivery; bindings; the control
+ *              channel (Redis pub/sub)
+ *   timers.c   ping and chat timeouts, reconnect grace periods
+ *   frame.c    parsing and building frames
+ */
+#ifndef KF_RELAY_H
+#define KF_RELAY_H
+
+#include "kf_compat.h"
+
+#include <time.h>
+
+#include <hiredis/async.h>
+#include <libwebsockets.h>
+#include <uthash.h>
+#include <uv.h>
+
+#include "kf_buf.h"
+#include "kf_key.h"
+#include "kf_net.h"
+#include "kf_store.h"
+
+struct kf_config;
+struct kf_redis;
+
+enum kf_conn_kind { KF_CONN_VISITOR = 1, KF_CONN_AGENT = 2 };
+
+/* One frame waiting to be written, with LWS_PRE bytes of headroom. */
+struct kf_out {
+	struct kf_out *next;
+	size_t len;
+	unsigned char buf[];
+};
+
+struct kf_conn {
+	struct lws *wsi;
+	enum kf_conn_kind kind;
+	char key[KF_KEY_LEN + 1];     /* visitor: its ws_key */
+	char def_to[KF_KEY_LEN + 1];  /* agent: default visitor for "to" */
+	int64_t admin_id;             /* agent: itself; visitor: its agent (0: none) */
+	int64_t gen;                  /* connection number in the store */
+	char ip[KF_NET_ADDR_MAX];
+	struct kf_out *head, *tail;
+	size_t queued;
+	struct kf_buf rx;             /* a message being reassembled */
+	double tokens;                /* rate limit bucket */
+	int64_t refill_ms;
+	unsigned bad;                 /* bad frames in a row */
+	time_t last_seen;             /* any frame from the client */
+	time_t last_chat;             /* visitor: last chat either way */
+	int close_code;               /* set: close once the queue is written */
+	char close_reason[64];
+	bool ended;                   /* the store is already up to date */
+	bool leaving;                 /* closed for a reason that ends the chat */
+	bool in_map;
+	UT_hash_handle hh;
+};
+
+/* A reconnect grace period running on this node. */
+struct kf_grace {
+	struct kf_grace *next;
+	enum kf_conn_kind kind;
+	char key[KF_KEY_LEN + 1];
+	int64_t admin_id;
+	int64_t gen;
+	time_t deadline;
+};
+
+struct kf_relay {
+	const struct kf_config *cfg;
+	const char *prefix;
+	const char *node;
+	uv_loop_t *loop;
+	struct lws_context *ctx;
+	struct lws_vhost *vhost;
+	struct kf_redis *redis;
+	redisAsyncContext *sub;
+	bool sub_wanted;
+	int sub_backoff_ms;
+	uv_timer_t tick;
+	uv_timer_t sub_retry;
+	uv_timer_t drain_timer;
+	uv_signal_t sigterm, sigint, sighup;
+	struct kf_net_trust *trusted;
+	struct kf_conn *visitors;  /* by key */
+	struct kf_conn *agents;    /* by admin id */
+	struct kf_grace *graces;
+	size_t nconns;
+	bool draining;
+	/* settings from the config */
+	long cap, ping_sec, chat_sec, visitor_grace, agent_grace;
+	long max_visitors, link_per_min, visitor_key_ttl;
+	size_t max_msg, max_frame, queue_max;
+	long max_rate, max_bad, drain_sec;
+	const char *msg_no_agent, *msg_new_visitor, *msg_chat_ended;
+	const char *msg_agent_joined, *msg_agent_away, *msg_agent_back;
+};
+
+/* The process's relay (main.c). */
+extern struct kf_relay kf_relay;
+
+/* conn.c */
+int kf_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+		     size_t len);
+/* Queue a text frame for c; a full queue closes c (1008).  Returns 0 or -1. */
+int kf_conn_send(struct kf_conn *c, const char *data, size_t len);
+/* Build and queue a server frame. */
+void kf_conn_send_frame(struct kf_conn *c, const char *type, const char *content,
+			const char *from, const char *ws_key, const char *ip);
+/*
+ * Refuse an upgrade with an HTTP status and the JSON envelope; returns the
+ * value LWS_CALLBACK_HTTP_CONFIRM_UPGRADE must return (1, or -1).
+ */
+int kf_conn_refuse(struct lws *wsi, unsigned status, const char *message);
+/* Queue a chat frame with content (len bytes) from "from" about ws_key. */
+void kf_conn_send_chat(struct kf_conn *c, const char *content, size_t len, const char *from,
+		       const char *ws_key);
+/* Close c with code once what is queued is written. */
+void kf_conn_close(struct kf_conn *c, int code, const char *reason);
+
+/* session.c */
+/* At the upgrade: redeem the key; false when refused (HTTP reply sent). */
+int kf_session_confirm(struct lws *wsi);
+/* At LWS_CALLBACK_ESTABLISHED: take over what confirm redeemed. */
+void kf_session_established(struct lws *wsi, struct kf_conn *c);
+/* At LWS_CALLBACK_CLOSED: record the departure in the store. */
+void kf_session_closed(struct kf_conn *c);
+/* The connection died between confirm and established. */
+void kf_session_abandoned(struct lws *wsi);
+/* End visitor c's conversation now (chat timeout): both sides told. */
+void kf_session_end_visitor(struct kf_conn *c);
+/* A grace period ran out without the connection coming back. */
+void kf_session_grace_over(const struct kf_grace *g);
+
+/* route.c */
+void kf_route_add(struct kf_conn *c);
+void kf_route_remove(struct kf_conn *c);
+struct kf_conn *kf_route_visitor(const char *key);
+struct kf_conn *kf_route_agent(int64_t admin_id);
+/* Tell both sides about new bindings (visitor and agent, when here). */
+void kf_route_bindings(const struct kf_pairs *pairs);
+/* A chat frame from c. */
+void kf_route_chat(struct kf_conn *c, const char *content, size_t len, const char *to);
+/* Subscribe to the control channel (and resubscribe after an outage). */
+void kf_route_subscribe(void);
+void kf_route_unsubscribe(void);
+
+/* timers.c */
+void kf_timers_start(void);
+void kf_timers_stop(void);
+void kf_grace_add(enum kf_conn_kind kind, const char *key, int64_t admin_id, int64_t gen,
+		  long seconds);
+
+#endif

@@ -1,0 +1,375 @@
+/*
+ * session.c - each connection's arrival and departure in the shared store.
+ *
+ * The key is redeemed while the upgrade is being confirmed (so a bad key
+ * gets an HTTP 401/403 and never a WebSocket); what was redeemed rides on
+ * the wsi's opaque user data until LWS_CALLBACK_ESTABLISHED.  These store
+ * calls are synchronous: a short round trip to Redis per arrival or
+ * departure, never per chat message.
+ */
+#include "kf_compat.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+#include "kf_err.h"
+#include "kf_log.h"
+#include "kf_mem.h"
+#include "kf_redis.h"
+#include "relay.h"
+
+/* What confirm redeemed, until the connection is established. */
+struct pending {
+	enum kf_conn_kind kind;
+	char key[KF_KEY_LEN + 1];
+	char def_to[KF_KEY_LEN + 1];
+	int64_t admin_id;
+	int64_t gen;
+	char ip[KF_NET_ADDR_MAX];
+	bool resumed;
+	struct kf_pairs bound;
+	struct kf_pairs assigned;
+};
+
+static void pending_free(struct pending *p)
+{
+	if (!p)
+		return;
+	kf_pairs_release(&p->bound);
+	kf_pairs_release(&p->assigned);
+	free(p);
+}
+
+/* The client's address: the peer, or X-Forwarded-For from a trusted proxy. */
+static void client_ip(struct lws *wsi, char out[KF_NET_ADDR_MAX])
+{
+	char peer[KF_NET_ADDR_MAX] = "";
+	char xff[512];
+	int n;
+
+	lws_get_peer_simple(wsi, peer, sizeof(peer));
+	if (strncmp(peer, "::ffff:", 7) == 0)
+		memmove(peer, peer + 7, strlen(peer + 7) + 1);
+	n = lws_hdr_copy(wsi, xff, sizeof(xff), WSI_TOKEN_X_FORWARDED_FOR);
+	kf_net_client_ip(kf_relay.trusted, peer, n > 0 ? xff : NULL, out);
+}
+
+static const char *query_key(struct lws *wsi, char *buf, int size, size_t *len)
+{
+	const char *v = lws_get_urlarg_by_name(wsi, "ws_key=", buf, size);
+
+	*len = v ? strlen(v) : 0;
+	return v;
+}
+
+static int refuse_store(struct lws *wsi, int rc)
+{
+	switch (rc) {
+	case KF_ERR_NOTFOUND:
+		return kf_conn_refuse(wsi, 401, "unknown, expired or already used ws_key");
+	case KF_ERR_LIMIT:
+		return kf_conn_refuse(wsi, 429, "too many visitors or links, try again later");
+	default:
+		return kf_conn_refuse(wsi, 503, "a data store is down, try again shortly");
+	}
+}
+
+static int confirm_visitor(struct lws *wsi, struct pending *p, bool seed)
+{
+	char buf[128];
+	const char *key;
+	size_t len = 0;
+	struct kf_visitor_redeem r;
+	time_t now = time(NULL);
+	int rc;
+
+	if (seed) {
+		/* the seed's GET /api/link: a key is issued on the spot */
+		rc = kf_store_rate(kf_relay.redis, kf_relay.prefix, "link", p->ip,
+				   kf_relay.link_per_min, 60, now);
+		if (rc == 0)
+			rc = kf_store_visitor_issue(kf_relay.redis, kf_relay.prefix, p->ip,
+						    kf_relay.visitor_key_ttl, kf_relay.max_visitors,
+						    now, p->key);
+		if (rc != 0)
+			return refuse_store(wsi, rc);
+		key = p->key;
+		len = strlen(p->key);
+	} else {
+		key = query_key(wsi, buf, sizeof(buf), &len);
+		if (!key || !len)
+			return kf_conn_refuse(wsi, 401, "missing ws_key: get one from POST /api/link");
+	}
+	rc = kf_store_visitor_redeem(kf_relay.redis, kf_relay.prefix, key, len, kf_relay.node,
+				     kf_relay.cap, now, &r);
+	if (rc == KF_ERR_INVAL)
+		return kf_conn_refuse(wsi, 403, "this ws_key belongs to an agent: use /ws/admin/link");
+	if (rc != 0)
+		return refuse_store(wsi, rc);
+	memcpy(p->key, key, len);
+	p->key[len] = '\0';
+	p->kind = KF_CONN_VISITOR;
+	p->gen = r.gen;
+	p->admin_id = r.agent;
+	p->resumed = r.resumed;
+	p->assigned = r.assigned;
+	if (r.ip[0]) /* the address the key was issued to */
+		memcpy(p->ip, r.ip, sizeof(p->ip));
+	return 0;
+}
+
+static int confirm_agent(struct lws *wsi, struct pending *p, bool seed)
+{
+	char buf[128];
+	size_t len = 0;
+	const char *key = query_key(wsi, buf, sizeof(buf), &len);
+	int rc;
+
+	p->kind = KF_CONN_AGENT;
+	if (seed) {
+		/* the seed's GET /admin/ws/link: the session says who; the key picks a visitor */
+		char cookie[1024] = "", auth[256] = "";
+		const char *token;
+		size_t tlen;
+		struct kf_session s;
+
+		lws_hdr_copy(wsi, cookie, sizeof(cookie), WSI_TOKEN_HTTP_COOKIE);
+		lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION);
+		token = kf_key_from_headers(auth, cookie, &tlen);
+		if (!token)
+			return kf_conn_refuse(wsi, 401, "not logged in: send the gid cookie or a Bearer token");
+		rc = kf_store_session_get(kf_relay.redis, kf_relay.prefix, token, tlen, &s);
+		if (rc == KF_ERR_NOTFOUND)
+			return kf_conn_refuse(wsi, 401, "not logged in");
+		if (rc != 0)
+			return refuse_store(wsi, rc);
+		p->admin_id = s.admin_id;
+		if (key && kf_key_valid(key, len))
+			memcpy(p->def_to, key, len + 1);
+		rc = kf_store_agent_attach(kf_relay.redis, kf_relay.prefix, s.admin_id, kf_relay.node,
+					   kf_relay.cap, &p->gen, &p->bound, &p->assigned);
+	} else {
+		if (!key || !len)
+			return kf_conn_refuse(wsi, 401, "missing ws_key: get one from POST /admin/ws");
+		rc = kf_store_agent_redeem(kf_relay.redis, kf_relay.prefix, key, len, kf_relay.node,
+					   kf_relay.cap, &p->admin_id, &p->gen, &p->bound,
+					   &p->assigned);
+	}
+	if (rc == KF_ERR_INVAL)
+		return kf_conn_refuse(wsi, 403, "this ws_key belongs to a visitor: use /ws/api/link");
+	if (rc == KF_ERR_AUTH)
+		return kf_conn_refuse(wsi, 403, "not registered as an agent: POST /admin/ws first");
+	if (rc != 0)
+		return refuse_store(wsi, rc);
+	return 0;
+}
+
+int kf_session_confirm(struct lws *wsi)
+{
+	char path[256];
+	struct pending *p;
+	int rc;
+
+	if (kf_relay.draining)
+		return kf_conn_refuse(wsi, 503, "this relay node is shutting down: reconnect");
+	if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0)
+		return kf_conn_refuse(wsi, 400, "missing request path");
+	p = kf_xcalloc(1, sizeof(*p));
+	client_ip(wsi, p->ip);
+	if (strcmp(path, "/ws/api/link") == 0)
+		rc = confirm_visitor(wsi, p, false);
+	else if (strcmp(path, "/api/link") == 0)
+		rc = confirm_visitor(wsi, p, true);
+	else if (strcmp(path, "/ws/admin/link") == 0)
+		rc = confirm_agent(wsi, p, false);
+	else if (strcmp(path, "/admin/ws/link") == 0)
+		rc = confirm_agent(wsi, p, true);
+	else
+		rc = kf_conn_refuse(wsi, 404, "no such WebSocket path: use /ws/api/link or /ws/admin/link");
+	if (rc != 0) {
+		pending_free(p);
+		return rc;
+	}
+	lws_set_opaque_user_data(wsi, p);
+	return 0;
+}
+
+static bool in_pairs(const struct kf_pairs *pairs, const char *key)
+{
+	for (size_t i = 0; i < pairs->n; i++)
+		if (strcmp(pairs->v[i].visitor, key) == 0)
+			return true;
+	return false;
+}
+
+void kf_session_established(struct lws *wsi, struct kf_conn *c)
+{
+	struct pending *p = lws_get_opaque_user_data(wsi);
+	struct kf_conn *old;
+
+	lws_set_opaque_user_data(wsi, NULL);
+	if (!p) {
+		c->ended = true;
+		kf_conn_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "no session");
+		return;
+	}
+	c->kind = p->kind;
+	c->gen = p->gen;
+	c->admin_id = p->admin_id;
+	memcpy(c->key, p->key, sizeof(c->key));
+	memcpy(c->def_to, p->def_to, sizeof(c->def_to));
+	memcpy(c->ip, p->ip, sizeof(c->ip));
+	old = c->kind == KF_CONN_VISITOR ? kf_route_visitor(c->key) : kf_route_agent(c->admin_id);
+	if (old) { /* the same key connected again: the new connection wins */
+		kf_route_remove(old);
+		old->ended = true;
+		kf_conn_close(old, 4001, "replaced by a newer connection");
+	}
+	kf_route_add(c);
+	if (c->kind == KF_CONN_VISITOR) {
+		kf_info("visitor %.6s... from %s connected (%s)", c->key, c->ip,
+			p->resumed ? "resumed" : c->admin_id ? "bound" : "waiting");
+		if (!c->admin_id && !in_pairs(&p->assigned, c->key))
+			kf_conn_send_frame(c, "system", kf_relay.msg_no_agent, NULL, c->key, NULL);
+	} else {
+		kf_info("agent %lld from %s connected with %zu visitors", (long long)c->admin_id,
+			c->ip, p->bound.n);
+		for (size_t i = 0; i < p->bound.n; i++) {
+			struct kf_conn *v = kf_route_visitor(p->bound.v[i].visitor);
+
+			kf_conn_send_frame(c, "connect", kf_relay.msg_new_visitor, NULL,
+					   p->bound.v[i].visitor, p->bound.v[i].ip);
+			if (v)
+				kf_conn_send_frame(v, "system", kf_relay.msg_agent_back, NULL, v->key,
+						   NULL);
+		}
+	}
+	kf_route_bindings(&p->assigned);
+	pending_free(p);
+}
+
+/* A visitor's conversation is over in the store: tell its agent. */
+static void visitor_gone(const char *key, int64_t gen)
+{
+	struct kf_pairs assigned = { 0 };
+	int64_t agent = 0;
+	int rc = kf_store_visitor_leave(kf_relay.redis, kf_relay.prefix, key, gen, kf_relay.cap,
+					&agent, &assigned);
+
+	if (rc == KF_ERR_STORE) {
+		kf_err("visitor %.6s...: unable to record the end of the chat", key);
+		return;
+	}
+	if (rc != 0)
+		return; /* a newer connection owns it */
+	if (agent) {
+		struct kf_conn *a = kf_route_agent(agent);
+
+		if (a)
+			kf_conn_send_frame(a, "close", kf_relay.msg_chat_ended, NULL, key, NULL);
+	}
+	kf_route_bindings(&assigned);
+	kf_pairs_release(&assigned);
+}
+
+static void agent_gone(int64_t admin_id, int64_t gen)
+{
+	struct kf_keys visitors = { 0 };
+	int rc = kf_store_agent_drop(kf_relay.redis, kf_relay.prefix, admin_id, gen, &visitors);
+
+	if (rc != 0) {
+		if (rc == KF_ERR_STORE)
+			kf_err("agent %lld: unable to record the dropped connection", (long long)admin_id);
+		return;
+	}
+	for (size_t i = 0; i < visitors.n; i++) {
+		struct kf_conn *v = kf_route_visitor(visitors.v[i]);
+
+		if (v)
+			kf_conn_send_frame(v, "system", kf_relay.msg_agent_away, NULL, v->key, NULL);
+	}
+	kf_keys_release(&visitors);
+	kf_grace_add(KF_CONN_AGENT, "", admin_id, gen, kf_relay.agent_grace);
+}
+
+void kf_session_closed(struct kf_conn *c)
+{
+	kf_route_remove(c);
+	if (c->ended)
+		return;
+	c->ended = true;
+	if (c->kind == KF_CONN_VISITOR) {
+		int64_t agent = 0;
+
+		if (c->leaving || kf_relay.visitor_grace == 0) {
+			kf_info("visitor %.6s... left", c->key);
+			visitor_gone(c->key, c->gen);
+			return;
+		}
+		if (kf_store_visitor_grace(kf_relay.redis, kf_relay.prefix, c->key, c->gen,
+					   kf_relay.visitor_grace, time(NULL), &agent) == 0) {
+			kf_info("visitor %.6s... dropped; waiting %lds for it", c->key,
+				kf_relay.visitor_grace);
+			kf_grace_add(KF_CONN_VISITOR, c->key, 0, c->gen, kf_relay.visitor_grace);
+		}
+		return;
+	}
+	kf_info("agent %lld disconnected; waiting %lds for it", (long long)c->admin_id,
+		kf_relay.agent_grace);
+	agent_gone(c->admin_id, c->gen);
+}
+
+void kf_session_abandoned(struct lws *wsi)
+{
+	struct pending *p = lws_get_opaque_user_data(wsi);
+
+	if (!p)
+		return;
+	lws_set_opaque_user_data(wsi, NULL);
+	if (p->kind == KF_CONN_VISITOR)
+		visitor_gone(p->key, p->gen);
+	else
+		agent_gone(p->admin_id, p->gen);
+	pending_free(p);
+}
+
+void kf_session_end_visitor(struct kf_conn *c)
+{
+	c->ended = true;
+	kf_conn_send_frame(c, "close", kf_relay.msg_chat_ended, NULL, c->key, NULL);
+	kf_conn_close(c, LWS_CLOSE_STATUS_NORMAL, "chat ended");
+	visitor_gone(c->key, c->gen);
+}
+
+void kf_session_grace_over(const struct kf_grace *g)
+{
+	if (g->kind == KF_CONN_VISITOR) {
+		kf_info("visitor %.6s... did not come back", g->key);
+		visitor_gone(g->key, g->gen);
+		return;
+	}
+	{
+		struct kf_keys requeued = { 0 };
+		struct kf_pairs assigned = { 0 };
+		int rc = kf_store_agent_expire(kf_relay.redis, kf_relay.prefix, g->admin_id, g->gen,
+					       kf_relay.cap, &requeued, &assigned);
+
+		if (rc != 0)
+			return;
+		kf_info("agent %lld did not come back; %zu visitors back in the queue",
+			(long long)g->admin_id, requeued.n);
+		for (size_t i = 0; i < requeued.n; i++) {
+			struct kf_conn *v = kf_route_visitor(requeued.v[i]);
+
+			if (v) {
+				v->admin_id = 0;
+				if (!in_pairs(&assigned, v->key))
+					kf_conn_send_frame(v, "system", kf_relay.msg_no_agent, NULL,
+							   v->key, NULL);
+			}
+		}
+		kf_route_bindings(&assigned);
+		kf_keys_release(&requeued);
+		kf_pairs_release(&assigned);
+	}
+}
