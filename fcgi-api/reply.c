@@ -99,8 +99,14 @@ void kf_reply_render(const struct kf_reply *rep, struct kf_buf *out)
 		struct json_object *env = json_object_new_object();
 		struct kf_buf body = KF_BUF_INIT;
 
+		struct kf_buf msg = KF_BUF_INIT;
+
+		/* a message may quote request bytes: keep the envelope valid UTF-8 */
+		kf_buf_add(&msg, kf_buf_str(&rep->message), rep->message.len);
+		kf_utf8_sanitize(msg.data, msg.len);
 		kf_json_set_int(env, "code", rep->status);
-		kf_json_set_strn(env, "message", kf_buf_str(&rep->message), rep->message.len);
+		kf_json_set_strn(env, "message", kf_buf_str(&msg), msg.len);
+		kf_buf_release(&msg);
 		json_object_object_add(env, "data", json_object_get(rep->data));
 		kf_json_append(&body, env);
 		json_object_put(env);

@@ -294,6 +294,11 @@ int kf_req_int(struct kf_req *req, struct kf_reply *rep, const char *name, bool 
 	}
 	if (json_object_is_type(v, json_type_int)) {
 		n = json_object_get_int64(v);
+		if (n == INT64_MAX || n == INT64_MIN) { /* json-c saturates out-of-range numbers */
+			kf_reply_error(rep, 400, "field '%s' must be between %lld and %lld", name,
+				       (long long)lo, (long long)hi);
+			return -1;
+		}
 	} else if (json_object_is_type(v, json_type_string)) {
 		const char *s = json_object_get_string(v);
 		char *end;

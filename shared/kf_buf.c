@@ -30,11 +30,12 @@ void kf_buf_reset(struct kf_buf *b)
 
 void kf_buf_grow(struct kf_buf *b, size_t n)
 {
-	size_t need = b->len + n + 1;
+	size_t need;
 	size_t cap;
 
-	if (need < b->len) /* overflow */
+	if (n > SIZE_MAX - b->len - 1) /* overflow */
 		abort();
+	need = b->len + n + 1;
 	if (need <= b->cap)
 		return;
 	cap = b->cap ? b->cap : 64;
@@ -42,6 +43,7 @@ void kf_buf_grow(struct kf_buf *b, size_t n)
 		cap = cap * 2 > cap ? cap * 2 : need;
 	b->data = kf_xrealloc(b->data, cap);
 	b->cap = cap;
+	b->data[b->len] = '\0';
 }
 
 void kf_buf_add(struct kf_buf *b, const void *p, size_t n)

@@ -86,6 +86,8 @@ static const struct cfg_key cfg_table[] = {
 	I("Api", "LoginMaxFailPerUser", 10, 1, 1000000),
 	I("Api", "LoginFailWindowSec", 900, 1, 86400),
 	I("Api", "LinkPerIpPerMinute", 30, 1, 1000000),
+	I("Api", "MaxPageSize", 100, 1, 10000),
+	I("Api", "RbacReloadSec", 60, 1, 86400),
 
 	S("Relay", "PublicUrl", "ws://127.0.0.1", 512),
 	S("Relay", "Listen", "127.0.0.1:8090", 300),
@@ -353,6 +355,10 @@ struct kf_config *kf_config_load(const char *path, struct kf_buf *err)
 		}
 		free(keys);
 	}
+	/* iniparser files keys written before any [Section] as ":key" */
+	for (ssize_t i = 0; i < d->size; i++)
+		if (d->key[i] && d->key[i][0] == ':')
+			kf_buf_addf(err, "%s: unknown key outside any [Section]\n", d->key[i] + 1);
 	if (err->len == err_start)
 		check_rules(cfg, err);
 	if (err->len > err_start) {

@@ -4,12 +4,43 @@
 
 #include "kf_buf.h"
 
+/* True when obj holds a NaN or an infinity anywhere (json-c accepts them). */
+static bool has_nonfinite(struct json_object *obj)
+{
+	switch (json_object_get_type(obj)) {
+	case json_type_double: {
+		double d = json_object_get_double(obj);
+
+		return d != d || d > 1.7976931348623157e308 || d < -1.7976931348623157e308;
+	}
+	case json_type_object: {
+		json_object_object_foreach(obj, key, val) {
+			(void)key;
+			if (val && has_nonfinite(val))
+				return true;
+		}
+		return false;
+	}
+	case json_type_array:
+		for (size_t i = 0; i < json_object_array_length(obj); i++) {
+			struct json_object *v = json_object_array_get_idx(obj, i);
+
+			if (v && has_nonfinite(v))
+				return true;
+		}
+		return false;
+	default:
+		return false;
+	}
+}
+
 struct json_object *kf_json_parse(const char *text, size_t len, int max_depth,
 				  const char **why)
 {
 	struct json_tokener *tok;
 	struct json_object *obj = NULL;
 	enum json_tokener_error jerr;
+	size_t end;
 
 	*why = NULL;
 	if (len > (size_t)INT32_MAX) {
@@ -20,7 +51,8 @@ struct json_object *kf_json_parse(const char *text, size_t len, int max_depth,
 		*why = "JSON text is not valid UTF-8";
 		return NULL;
 	}
-	tok = json_tokener_new_ex(max_depth > 0 ? max_depth : KF_JSON_MAX_DEPTH);
+	/* json-c counts the outermost value as one level of its limit */
+	tok = json_tokener_new_ex((max_depth > 0 ? max_depth : KF_JSON_MAX_DEPTH) + 1);
 	if (!tok) {
 		*why = "out of memory";
 		return NULL;
@@ -28,31 +60,43 @@ struct json_object *kf_json_parse(const char *text, size_t len, int max_depth,
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	obj = json_tokener_parse_ex(tok, text, (int)len);
 	jerr = json_tokener_get_error(tok);
+	end = json_tokener_get_parse_end(tok);
 	if (jerr == json_tokener_continue) {
-		*why = "JSON text ends too early";
-		goto out_fail;
+		/* a bare scalar ("123", "null") ends only where the input does */
+		obj = json_tokener_parse_ex(tok, "", 1);
+		jerr = json_tokener_get_error(tok);
+		end = len;
+		if (jerr == json_tokener_success && !obj)
+			goto out_null;
+		if (jerr != json_tokener_success) {
+			*why = "JSON text ends too early";
+			goto out_fail;
+		}
 	}
 	if (jerr != json_tokener_success) {
 		*why = jerr == json_tokener_error_depth ? "JSON nested too deeply"
 							: "malformed JSON";
 		goto out_fail;
 	}
-	if (json_tokener_get_parse_end(tok) != len) {
-		size_t i = json_tokener_get_parse_end(tok);
-
-		while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r' ||
-				   text[i] == '\n'))
-			i++;
-		if (i != len) {
-			*why = "trailing data after JSON value";
-			goto out_fail;
-		}
+	while (end < len && (text[end] == ' ' || text[end] == '\t' || text[end] == '\r' ||
+			     text[end] == '\n'))
+		end++;
+	if (end != len) {
+		*why = "trailing data after JSON value";
+		goto out_fail;
 	}
+	if (obj && has_nonfinite(obj)) {
+		*why = "malformed JSON: NaN and Infinity are not JSON";
+		goto out_fail;
+	}
+	if (!obj)
+		goto out_null;
 	json_tokener_free(tok);
 	return obj;
 
 out_fail:
 	json_object_put(obj);
+out_null:
 	json_tokener_free(tok);
 	return NULL;
 }
@@ -132,6 +176,27 @@ bool kf_utf8_valid(const char *str, size_t n)
 		i += need + 1;
 	}
 	return true;
+}
+
+void kf_utf8_sanitize(char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		size_t step = 1;
+
+		if ((unsigned char)s[i] >= 0x80) {
+			/* the longest valid sequence starting here, if any */
+			for (step = 4; step >= 2; step--)
+				if (i + step <= n && kf_utf8_valid(s + i, step))
+					break;
+			if (step < 2) {
+				s[i] = '?';
+				step = 1;
+			}
+		}
+		i += step;
+	}
 }
 
 size_t kf_utf8_len(const char *str, size_t n)

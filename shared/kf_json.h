@@ -39,6 +39,8 @@ void kf_json_set_int(struct json_object *obj, const char *key, int64_t v);
 
 /* True when the n bytes at s are valid UTF-8 (no overlongs or surrogates). */
 bool kf_utf8_valid(const char *s, size_t n);
+/* Replace every byte of s (n bytes) that is not valid UTF-8 with '?'. */
+void kf_utf8_sanitize(char *s, size_t n);
 /* Number of code points in valid UTF-8 s of n bytes. */
 size_t kf_utf8_len(const char *s, size_t n);
 

@@ -34,7 +34,14 @@ static bool parse_addr(const char *s, size_t n, int *family, unsigned char out[1
 		return true;
 	}
 	if (inet_pton(AF_INET6, tmp, out) == 1) {
+		static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
 		*family = AF_INET6;
+		if (memcmp(out, mapped, sizeof(mapped)) == 0) { /* ::ffff:a.b.c.d is IPv4 */
+			memmove(out, out + 12, 4);
+			memset(out + 4, 0, 12);
+			*family = AF_INET;
+		}
 		return true;
 	}
 	return false;
@@ -159,8 +166,10 @@ void kf_net_client_ip(const struct kf_net_trust *t, const char *peer, const char
 			s++;
 		while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
 			e--;
-		if (!parse_addr(s, (size_t)(e - s), &family, a))
-			return; /* malformed: keep what we have */
+		if (!parse_addr(s, (size_t)(e - s), &family, a)) {
+			copy_addr(out, peer, strlen(peer)); /* malformed: trust none of it */
+			return;
+		}
 		copy_addr(out, s, (size_t)(e - s));
 		if (!trusted_n(t, s, (size_t)(e - s)))
 			return;
