@@ -11,7 +11,7 @@ pkgs=(
 	libfcgi-dev libwebsockets-dev libwebsockets-evlib-uv libuv1-dev
 	libmariadb-dev libmariadb-dev-compat libhiredis-dev libjson-c-dev
 	libiniparser-dev librdkafka-dev librabbitmq-dev libcriterion-dev
-	libsodium-dev nettle-dev
+	libsodium-dev nettle-dev uthash-dev libsystemd-dev
 	mariadb-server mariadb-client redis-server lighttpd apache2 spawn-fcgi
 	curl
 )
@@ -31,7 +31,9 @@ else
 fi
 
 installed() {
-	dpkg -s "$1" 2>/dev/null | grep -q '^Status: install ok installed$'
+	# Not `dpkg -s | grep -q`: with pipefail, grep's early exit can kill dpkg
+	# with SIGPIPE (long entries such as apache2's), so it looked missing.
+	[[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == 'install ok installed' ]]
 }
 
 missing=()

@@ -30,6 +30,7 @@ cat <<MSG
 kefu is running (web server: $KEFU_WEB, files in $KEFU_DIR)
 
   API:        $KEFU_HTTP
+  WebSocket:  $KEFU_WS  (relay nodes: $KEFU_RELAY_URLS)
   admin user: $KEFU_ADMIN_USER
   password:   $KEFU_ADMIN_PASSWORD
   config:     $KEFU_CONFIG
@@ -42,7 +43,8 @@ Try it:
   curl -s -b /tmp/kefu.cookies $KEFU_HTTP/admin/me
   curl -s -b /tmp/kefu.cookies $KEFU_HTTP/admin/logout
 
-The same settings are in $dir/stack.env (source it in another shell).
+Chat from two more terminals: see "Chat from two terminals" in README.md
+(node tests/wscat.mjs URL). The same settings are in $dir/stack.env.
 Press Ctrl-C to stop.
 MSG
 

@@ -10,6 +10,7 @@
 #include "kf_mem.h"
 #include "kf_net.h"
 #include "kf_redis.h"
+#include "rbac.h"
 
 /* Split a comma- or space-separated list into a NULL-terminated array. */
 static char **split_list(const char *s)
@@ -50,6 +51,7 @@ struct kf_api *kf_api_new(const struct kf_config *cfg, struct kf_buf *err)
 	api->login_max_user = (long)kf_config_int(cfg, "Api", "LoginMaxFailPerUser");
 	api->login_window = (long)kf_config_int(cfg, "Api", "LoginFailWindowSec");
 	api->cors_origins = split_list(kf_config_str(cfg, "Api", "CorsAllowOrigins"));
+	api->rbac = kf_rbac_new((long)kf_config_int(cfg, "Api", "RbacReloadSec"));
 	for (char **o = api->cors_origins; *o; o++)
 		if (strncmp(*o, "http://", 7) != 0 && strncmp(*o, "https://", 8) != 0)
 			kf_buf_addf(err, "[Api] CorsAllowOrigins: '%s' is not an http(s) origin\n", *o);
@@ -77,6 +79,7 @@ void kf_api_free(struct kf_api *api)
 			free(*o);
 	free(api->cors_origins);
 	kf_net_trust_free(api->trusted);
+	kf_rbac_free(api->rbac);
 	free(api);
 }
 

@@ -15,6 +15,7 @@
 struct kf_config;
 struct kf_db;
 struct kf_net_trust;
+struct kf_rbac;
 struct kf_redis;
 
 struct kf_api {
@@ -27,6 +28,7 @@ struct kf_api {
 	long login_max_ip, login_max_user, login_window;
 	char **cors_origins;           /* NULL-terminated */
 	struct kf_net_trust *trusted;
+	struct kf_rbac *rbac;          /* grants cache shared by the workers (rbac.h) */
 };
 
 struct kf_worker {

@@ -9,6 +9,7 @@
 #include "kf_json.h"
 #include "kf_log.h"
 #include "kf_store.h"
+#include "rbac.h"
 #include "reply.h"
 #include "request.h"
 #include "router.h"
@@ -110,7 +111,8 @@ void kf_app_handle(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep
 		return;
 	if (req->route->auth != KF_AUTH_NONE && !authenticate(w, req, rep))
 		return;
-	/* KF_AUTH_RBAC: the grant check is not written yet (issue 4) */
+	if (req->route->auth == KF_AUTH_RBAC && !kf_rbac_authorize(w, req, rep))
+		return;
 	req->route->fn(w, req, rep);
 }
 

@@ -22,5 +22,27 @@ void kf_h_ws_close(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep
 void kf_h_api_link(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
 /* h_health.c */
 void kf_h_healthz(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
+/* h_user.c */
+void kf_h_user_list(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
+void kf_h_user_add(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
+void kf_h_user_edit(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
+void kf_h_user_del(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
+/* h_role.c */
+void kf_h_role_list(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
+void kf_h_role_add(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
+void kf_h_role_edit(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
+void kf_h_role_del(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
+/* h_auth.c */
+void kf_h_auth_list(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
+void kf_h_auth_add(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
+void kf_h_auth_edit(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
+void kf_h_auth_del(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
+/* h_auth_map.c */
+void kf_h_auth_map_list(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
+void kf_h_auth_map_add(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
+void kf_h_auth_map_edit(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
+void kf_h_auth_map_del(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
+/* h_perf.c */
+void kf_h_perf_stats(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
 
 #endif

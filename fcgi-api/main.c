@@ -28,6 +28,8 @@
 #include "kf_mem.h"
 #include "reply.h"
 #include "request.h"
+#include "router.h"
+#include "stats.h"
 
 #define DEFAULT_CONFIG "/etc/kefu/kefu.ini"
 #define LISTEN_BACKLOG 1024
@@ -90,6 +92,7 @@ static void serve_one(struct kf_worker *w, FCGX_Request *r)
 	if (FCGX_PutStr(out.data, (int)out.len, r->out) < 0)
 		kf_debug("client went away before the reply was written");
 	kf_app_trace(&req, &rep, now_usec() - start);
+	kf_stats_record(req.route, rep.status, now_usec() - start);
 	kf_buf_release(&out);
 	kf_reply_release(&rep);
 	kf_req_release(&req);
@@ -123,10 +126,12 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: kefu-api [--config FILE] [--listen PATH|:PORT|HOST:PORT] [--workers N] [--check]\n"
+		"       kefu-api --routes\n"
 		"  --config FILE   the INI file (default: $KEFU_CONFIG, else " DEFAULT_CONFIG ")\n"
 		"  --listen ADDR   serve FastCGI on this socket instead of standard input\n"
 		"  --workers N     worker threads (default: [Api] Workers)\n"
-		"  --check         validate the configuration and exit\n");
+		"  --check         validate the configuration and exit\n"
+		"  --routes        print the route table as JSON and exit\n");
 }
 
 static int install_signals(void)
@@ -174,6 +179,13 @@ int main(int argc, char **argv)
 			}
 		} else if (strcmp(argv[i], "--check") == 0) {
 			check_only = true;
+		} else if (strcmp(argv[i], "--routes") == 0) {
+			struct kf_buf routes = KF_BUF_INIT;
+
+			kf_router_json(&routes);
+			printf("%s\n", kf_buf_str(&routes));
+			kf_buf_release(&routes);
+			return 0;
 		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
 			return 0;

@@ -4,6 +4,7 @@
 
 #include "handlers.h"
 #include "kf_buf.h"
+#include "kf_json.h"
 
 #define GET KF_M_GET
 #define POST KF_M_POST
@@ -18,6 +19,23 @@ static const struct kf_route routes[] = {
 	{ "/admin/ws/close", POST, KF_AUTH_RBAC, kf_h_ws_close },
 	{ "/api/link", POST, KF_AUTH_NONE, kf_h_api_link },
 	{ "/healthz", GET, KF_AUTH_NONE, kf_h_healthz },
+	{ "/admin/user", GET | POST, KF_AUTH_RBAC, kf_h_user_list },
+	{ "/admin/user/add", POST, KF_AUTH_RBAC, kf_h_user_add },
+	{ "/admin/user/edit", POST, KF_AUTH_RBAC, kf_h_user_edit },
+	{ "/admin/user/del", POST, KF_AUTH_RBAC, kf_h_user_del },
+	{ "/admin/auth", GET | POST, KF_AUTH_RBAC, kf_h_auth_list },
+	{ "/admin/auth/add", POST, KF_AUTH_RBAC, kf_h_auth_add },
+	{ "/admin/auth/edit", POST, KF_AUTH_RBAC, kf_h_auth_edit },
+	{ "/admin/auth/del", POST, KF_AUTH_RBAC, kf_h_auth_del },
+	{ "/admin/role", GET | POST, KF_AUTH_RBAC, kf_h_role_list },
+	{ "/admin/role/add", POST, KF_AUTH_RBAC, kf_h_role_add },
+	{ "/admin/role/edit", POST, KF_AUTH_RBAC, kf_h_role_edit },
+	{ "/admin/role/del", POST, KF_AUTH_RBAC, kf_h_role_del },
+	{ "/admin/auth_map", GET | POST, KF_AUTH_RBAC, kf_h_auth_map_list },
+	{ "/admin/auth_map/add", POST, KF_AUTH_RBAC, kf_h_auth_map_add },
+	{ "/admin/auth_map/edit", POST, KF_AUTH_RBAC, kf_h_auth_map_edit },
+	{ "/admin/auth_map/del", POST, KF_AUTH_RBAC, kf_h_auth_map_del },
+	{ "/admin/perf/stats", GET, KF_AUTH_RBAC, kf_h_perf_stats },
 };
 
 #undef GET
@@ -63,4 +81,25 @@ void kf_router_allow(unsigned methods, struct kf_buf *out)
 		kf_buf_addf(out, "%s%s", first ? "" : ", ", method_names[i]);
 		first = false;
 	}
+}
+
+void kf_router_json(struct kf_buf *out)
+{
+	static const char *const auth_names[] = { "none", "session", "rbac" };
+	struct json_object *arr = json_object_new_array();
+
+	for (size_t i = 0; i < KF_ARRAY_LEN(routes); i++) {
+		struct json_object *r = json_object_new_object();
+		struct json_object *m = json_object_new_array();
+
+		for (size_t b = 0; b < KF_ARRAY_LEN(method_names); b++)
+			if (routes[i].methods & (1u << b))
+				json_object_array_add(m, json_object_new_string(method_names[b]));
+		kf_json_set_str(r, "path", routes[i].path);
+		json_object_object_add(r, "methods", m);
+		kf_json_set_str(r, "auth", auth_names[routes[i].auth]);
+		json_object_array_add(arr, r);
+	}
+	kf_json_append(out, arr);
+	json_object_put(arr);
 }

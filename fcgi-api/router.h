@@ -50,5 +50,10 @@ const struct kf_route *kf_router_match(const char *path, unsigned m, unsigned *a
 const struct kf_route *kf_router_table(size_t *n);
 /* "GET, POST" for a set of method bits, appended to out. */
 void kf_router_allow(unsigned methods, struct kf_buf *out);
+/*
+ * The table as JSON, appended to out: [{"path": P, "methods": ["GET", ...],
+ * "auth": "none" | "session" | "rbac"}, ...] (kefu-api --routes).
+ */
+void kf_router_json(struct kf_buf *out);
 
 #endif

@@ -35,6 +35,7 @@ struct conn {
 	struct stmt_slot stmts[STMT_CACHE];
 	size_t nstmts;
 	char error[256];
+	unsigned gen; /* counts successful connects */
 };
 
 struct kf_db {
@@ -43,6 +44,8 @@ struct kf_db {
 	bool has_replica;
 	unsigned connect_timeout, read_timeout, write_timeout;
 	long lifetime_sec;
+	bool in_tx;      /* between kf_db_begin and commit/rollback */
+	unsigned tx_gen; /* the primary's gen when the transaction began */
 };
 
 static int64_t now_ms(void)
@@ -137,7 +140,8 @@ static int conn_open(struct kf_db *db, struct conn *c)
 {
 	bool had_failed = c->backoff_ms != 0;
 
-	if (c->mysql && db->lifetime_sec && time(NULL) - c->opened > db->lifetime_sec)
+	if (c->mysql && db->lifetime_sec && time(NULL) - c->opened > db->lifetime_sec &&
+	    !(db->in_tx && c == &db->primary))
 		conn_close(c);
 	if (c->mysql)
 		return 0;
@@ -170,6 +174,7 @@ static int conn_open(struct kf_db *db, struct conn *c)
 	c->backoff_ms = 0;
 	c->opened = time(NULL);
 	c->error[0] = '\0';
+	c->gen++;
 	return 0;
 }
 
@@ -373,6 +378,12 @@ static int do_stmt(struct kf_db *db, enum kf_db_side side, const char *sql,
 
 	if (nparams > MAX_PARAMS)
 		return KF_ERR_INVAL;
+	if (db->in_tx && c == &db->primary && (!c->mysql || c->gen != db->tx_gen)) {
+		/* the connection the transaction ran on is gone, and with it the
+		 * transaction: running this alone would be wrong */
+		set_error(c, "transaction", "the connection was lost");
+		return KF_ERR_STORE;
+	}
 	for (int attempt = 0; attempt < 2; attempt++) {
 		bool was_open = c->mysql != NULL;
 		unsigned err = 0;
@@ -398,7 +409,7 @@ static int do_stmt(struct kf_db *db, enum kf_db_side side, const char *sql,
 		}
 		kf_warn("mysql %s: %s", c->name, c->error[0] ? c->error : "connection lost");
 		conn_close(c);
-		if (!was_open)
+		if (!was_open || (db->in_tx && c == &db->primary))
 			break;
 		c->next_attempt_ms = 0; /* a working connection died: retry once now */
 	}
@@ -436,16 +447,43 @@ static int simple(struct kf_db *db, const char *sql)
 
 int kf_db_begin(struct kf_db *db)
 {
-	return simple(db, "START TRANSACTION");
+	int rc;
+
+	if (db->in_tx)
+		return KF_ERR_INVAL;
+	rc = simple(db, "START TRANSACTION");
+	if (rc == 0) {
+		db->in_tx = true;
+		db->tx_gen = db->primary.gen;
+	}
+	return rc;
+}
+
+/* True when the transaction's connection is still the open one. */
+static bool tx_alive(const struct kf_db *db)
+{
+	return db->primary.mysql && db->primary.gen == db->tx_gen;
 }
 
 int kf_db_commit(struct kf_db *db)
 {
+	bool alive = db->in_tx && tx_alive(db);
+
+	db->in_tx = false;
+	if (!alive) {
+		set_error(&db->primary, "commit", "no transaction, or its connection was lost");
+		return KF_ERR_STORE;
+	}
 	return simple(db, "COMMIT");
 }
 
 int kf_db_rollback(struct kf_db *db)
 {
+	bool alive = db->in_tx && tx_alive(db);
+
+	db->in_tx = false;
+	if (!alive) /* the server rolled it back when the connection went */
+		return 0;
 	return simple(db, "ROLLBACK");
 }
 

@@ -64,7 +64,14 @@ int kf_db_exec(struct kf_db *db, const char *sql, const struct kf_db_param *para
 /* Run a query and call fn for each row.  Returns as kf_db_exec, or fn's value. */
 int kf_db_query(struct kf_db *db, enum kf_db_side side, const char *sql,
 		const struct kf_db_param *params, size_t nparams, kf_db_row_fn fn, void *ud);
-/* BEGIN / COMMIT / ROLLBACK on the primary. */
+/*
+ * START TRANSACTION / COMMIT / ROLLBACK on the primary.  Inside a
+ * transaction a lost connection is never retried on a fresh one (the
+ * statement would run outside the transaction): every later statement and
+ * the commit fail with KF_ERR_STORE, and rollback returns 0 (the server
+ * has rolled back).  kf_db_begin returns KF_ERR_INVAL when a transaction is
+ * already open; commit and rollback always end it.
+ */
 int kf_db_begin(struct kf_db *db);
 int kf_db_commit(struct kf_db *db);
 int kf_db_rollback(struct kf_db *db);

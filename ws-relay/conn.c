@@ -7,6 +7,7 @@
 #include "kf_compat.h"
 
 #include <stdlib.h>
+#include <strings.h>
 #include <time.h>
 
 #include "frame.h"
@@ -289,7 +290,7 @@ int kf_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
 	case LWS_CALLBACK_HTTP:
 		return on_http(wsi, in ? (const char *)in : "/");
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-		if (!in || strcmp(in, "websocket") != 0)
+		if (!in || strcasecmp(in, "websocket") != 0)
 			return kf_conn_refuse(wsi, 400, "only WebSocket upgrades are served");
 		return kf_session_confirm(wsi);
 	case LWS_CALLBACK_ESTABLISHED:
