@@ -43,18 +43,17 @@ int kf_admin_tx_begin(struct kf_admin_tx *tx, struct kf_worker *w, struct kf_rep
 	tx->w = w;
 	tx->supers = 0;
 	tx->open = false;
-	if (kf_db_begin(w->db) != 0)
-		goto out_down;
+	if (kf_db_begin(w->db) != 0) {
+		kf_admin_store_down(rep);
+		return -1;
+	}
 	tx->open = true;
-	if (take_lock(w->db) != 0 || kf_rbac_count_super(w->db, &tx->supers) != 0)
-		goto out_rollback;
+	if (take_lock(w->db) != 0 || kf_rbac_count_super(w->db, &tx->supers) != 0) {
+		kf_admin_tx_abort(tx);
+		kf_admin_store_down(rep);
+		return -1;
+	}
 	return 0;
-
-out_rollback:
-	kf_admin_tx_abort(tx);
-out_down:
-	kf_admin_store_down(rep);
-	return -1;
 }
 
 int kf_admin_tx_commit(struct kf_admin_tx *tx, struct kf_reply *rep)

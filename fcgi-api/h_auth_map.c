@@ -347,11 +347,44 @@ static int take_id(void *ud, const struct kf_db_row *row)
 	return 0;
 }
 
+/*
+ * Inside the transaction: make role hold exactly want, deleting and adding
+ * rows (the rows it keeps keep their create_time).  0 or KF_ERR_STORE.
+ */
+static int set_grants(struct kf_worker *w, int64_t role, const struct ids *want)
+{
+	struct ids have = { 0 };
+	struct kf_db_param p[2];
+	int rc;
+
+	p[0] = KF_DB_INT(role);
+	rc = kf_db_query(w->db, KF_DB_PRIMARY,
+			 "SELECT `auth` FROM `admin_auth_map` WHERE `role` = ? FOR UPDATE", p, 1,
+			 take_id, &have);
+	for (size_t i = 0; rc == 0 && i < have.n; i++) {
+		if (ids_has(want, have.v[i]))
+			continue;
+		p[1] = KF_DB_INT(have.v[i]);
+		rc = kf_db_exec(w->db, "DELETE FROM `admin_auth_map` WHERE `role` = ? AND `auth` = ?",
+				p, 2, NULL, NULL);
+	}
+	for (size_t i = 0; rc == 0 && i < want->n; i++) {
+		if (ids_has(&have, want->v[i]))
+			continue;
+		p[1] = KF_DB_INT(want->v[i]);
+		rc = kf_db_exec(w->db,
+				"INSERT INTO `admin_auth_map` (`role`, `auth`, `create_time`)"
+				" VALUES (?, ?, UNIX_TIMESTAMP())",
+				p, 2, NULL, NULL);
+	}
+	ids_release(&have);
+	return rc ? KF_ERR_STORE : 0;
+}
+
 void kf_h_auth_map_edit(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep)
 {
 	struct kf_admin_tx tx = { 0 };
-	struct ids want = { 0 }, have = { 0 };
-	struct kf_db_param p[2];
+	struct ids want = { 0 };
 	struct json_object *data, *list;
 	int64_t role;
 
@@ -363,28 +396,9 @@ void kf_h_auth_map_edit(struct kf_worker *w, struct kf_req *req, struct kf_reply
 	for (size_t i = 0; i < want.n; i++)
 		if (check_auth(w, rep, want.v[i]) != 0)
 			goto out;
-	p[0] = KF_DB_INT(role);
-	if (kf_db_query(w->db, KF_DB_PRIMARY,
-			"SELECT `auth` FROM `admin_auth_map` WHERE `role` = ? FOR UPDATE", p, 1,
-			take_id, &have) != 0)
-		goto out_down;
-	for (size_t i = 0; i < have.n; i++) {
-		if (ids_has(&want, have.v[i]))
-			continue;
-		p[1] = KF_DB_INT(have.v[i]);
-		if (kf_db_exec(w->db, "DELETE FROM `admin_auth_map` WHERE `role` = ? AND `auth` = ?",
-			       p, 2, NULL, NULL) != 0)
-			goto out_down;
-	}
-	for (size_t i = 0; i < want.n; i++) {
-		if (ids_has(&have, want.v[i]))
-			continue;
-		p[1] = KF_DB_INT(want.v[i]);
-		if (kf_db_exec(w->db,
-			       "INSERT INTO `admin_auth_map` (`role`, `auth`, `create_time`)"
-			       " VALUES (?, ?, UNIX_TIMESTAMP())",
-			       p, 2, NULL, NULL) != 0)
-			goto out_down;
+	if (set_grants(w, role, &want) != 0) {
+		kf_admin_store_down(rep);
+		goto out;
 	}
 	if (kf_admin_tx_commit(&tx, rep) != 0)
 		goto out;
@@ -395,12 +409,7 @@ void kf_h_auth_map_edit(struct kf_worker *w, struct kf_req *req, struct kf_reply
 	kf_json_set_int(data, "role", role);
 	json_object_object_add(data, "auth", list);
 	kf_reply_ok(rep, data);
-	goto out;
-
-out_down:
-	kf_admin_store_down(rep);
 out:
 	kf_admin_tx_abort(&tx);
 	ids_release(&want);
-	ids_release(&have);
 }

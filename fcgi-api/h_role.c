@@ -177,8 +177,10 @@ void kf_h_role_del(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep
 	p = KF_DB_INT(id);
 	if (kf_db_query(w->db, KF_DB_PRIMARY,
 			"SELECT COUNT(*) FROM `admin` WHERE `role` = ? LOCK IN SHARE MODE", &p, 1,
-			kf_list_take_count, &holders) != 0)
-		goto out_down;
+			kf_list_take_count, &holders) != 0) {
+		kf_admin_store_down(rep);
+		goto out;
+	}
 	if (holders > 0) {
 		kf_reply_error(rep, 409,
 			       "role %lld is still in use by %lld account%s: move them to another "
@@ -188,8 +190,10 @@ void kf_h_role_del(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep
 	}
 	if (kf_db_exec(w->db, "DELETE FROM `admin_auth_map` WHERE `role` = ?", &p, 1, NULL,
 		       NULL) != 0 ||
-	    kf_db_exec(w->db, "DELETE FROM `admin_role` WHERE `id` = ?", &p, 1, NULL, NULL) != 0)
-		goto out_down;
+	    kf_db_exec(w->db, "DELETE FROM `admin_role` WHERE `id` = ?", &p, 1, NULL, NULL) != 0) {
+		kf_admin_store_down(rep);
+		goto out;
+	}
 	if (kf_admin_tx_commit(&tx, rep) != 0)
 		goto out;
 	{
@@ -198,10 +202,6 @@ void kf_h_role_del(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep
 		kf_json_set_int(data, "id", id);
 		kf_reply_ok(rep, data);
 	}
-	goto out;
-
-out_down:
-	kf_admin_store_down(rep);
 out:
 	kf_admin_tx_abort(&tx);
 }

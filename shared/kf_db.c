@@ -452,6 +452,8 @@ int kf_db_begin(struct kf_db *db)
 	if (db->in_tx)
 		return KF_ERR_INVAL;
 	rc = simple(db, "START TRANSACTION");
+	if (rc != 0 && !db->primary.mysql && db->primary.backoff_ms == 0)
+		rc = simple(db, "START TRANSACTION"); /* a stale connection: once more */
 	if (rc == 0) {
 		db->in_tx = true;
 		db->tx_gen = db->primary.gen;

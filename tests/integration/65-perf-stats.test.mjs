@@ -57,7 +57,7 @@ test('requests are counted by route, with latency', async () => {
   assert.ok(self && self.count >= 1, 'the stats route counts itself');
 });
 
-test('refused without a session, and without the grant', async () => {
+test('no session -> 401; POST -> 405', async () => {
   assertEnvelope(await request('GET', '/admin/perf/stats', { from: ip() }), 401);
   assertEnvelope(await request('POST', '/admin/perf/stats', { from: ip(), headers: { Authorization: `Bearer ${admin}` } }), 405);
 });
