@@ -69,11 +69,25 @@ static const struct cfg_key cfg_table[] = {
 	S("Mq", "Pwd", "guest", 512),
 	S("Mq", "Host", "127.0.0.1", 255),
 	I("Mq", "Port", 5672, 1, 65535),
+	S("Mq", "Vhost", "/", 255),
+	S("Mq", "Exchange", "amq.direct", 255),
+	S("Mq", "RoutingKey", "kefu.events", 255),
+	S("Mq", "Queue", "kefu.events", 255),
+	I("Mq", "Tries", 3, 1, 100),
+	I("Mq", "ConnectTimeoutMs", 3000, 10, 600000),
+	I("Mq", "ConfirmTimeoutMs", 5000, 10, 600000),
+	I("Mq", "ReconnectMaxMs", 5000, 100, 3600000),
 
 	S("Kafka", "User", "", 255),
 	S("Kafka", "Pwd", "", 512),
 	S("Kafka", "Host", "127.0.0.1", 255),
 	I("Kafka", "Port", 9092, 1, 65535),
+	S("Kafka", "Brokers", "", 4096),
+	S("Kafka", "Topic", "kefu.events", 249),
+	E("Kafka", "SecurityProtocol", "auto", "auto|plaintext|ssl|sasl_plaintext|sasl_ssl"),
+	E("Kafka", "SaslMechanism", "plain", "plain|scram-sha-256|scram-sha-512"),
+	I("Kafka", "Retries", 3, 0, 1000000),
+	I("Kafka", "MessageTimeoutMs", 30000, 100, 3600000),
 
 	S("Api", "Listen", "", 107),
 	I("Api", "Workers", 4, 1, 256),
@@ -104,6 +118,11 @@ static const struct cfg_key cfg_table[] = {
 	I("Relay", "AgentKeyTtlSec", 60, 5, 86400),
 	I("Relay", "VisitorKeyTtlSec", 600, 5, 604800),
 	I("Relay", "DrainTimeoutSec", 10, 0, 3600),
+	I("Relay", "HistoryMax", 1000, 10, 10000000),
+	I("Relay", "BacklogMax", 1000000, 100, 100000000),
+	I("Relay", "WriterBatch", 500, 1, 10000),
+	I("Relay", "HeartbeatSec", 5, 1, 3600),
+	I("Relay", "NodeTtlSec", 15, 2, 86400),
 
 	I("Security", "Argon2OpsLimit", 2, 1, 64),
 	I("Security", "Argon2MemLimitKiB", 65536, 8, 4194304),
@@ -112,6 +131,17 @@ static const struct cfg_key cfg_table[] = {
 	S("Log", "File", "", 4096),
 
 	E("Events", "Backend", "none", "none|mq|kafka|both"),
+	I("Events", "QueueMax", 10000, 1, 10000000),
+	I("Events", "FlushTimeoutSec", 5, 0, 3600),
+	B("Events", "TaskWorker", "false"),
+	I("Events", "TaskPollSec", 3, 1, 3600),
+	I("Events", "TaskBatch", 10, 1, 10000),
+	I("Events", "TaskConcurrency", 100, 1, 1000),
+	I("Events", "TaskTimeoutSec", 30, 1, 86400),
+	I("Events", "TaskRetryDelaySec", 180, 0, 2592000),
+	I("Events", "TaskFirstDelaySec", 30, 0, 2592000),
+	I("Events", "TaskStaleSec", 600, 2, 2592000),
+	I("Events", "TaskShutdownWaitSec", 60, 0, 3600),
 
 	S("Messages", "NoAgent", "No agent is available yet, please wait.", 1024),
 	S("Messages", "NewVisitor", "A new visitor has joined.", 1024),
@@ -288,9 +318,28 @@ static void check_rules(struct kf_config *cfg, struct kf_buf *err)
 		kf_buf_addf(err, "[Api] Workers: %lld workers need more than [Db] MaxOpenConns = %lld connections\n",
 			    kf_config_int(cfg, "Api", "Workers"),
 			    kf_config_int(cfg, "Db", "MaxOpenConns"));
+	if (kf_config_int(cfg, "Relay", "NodeTtlSec") <= kf_config_int(cfg, "Relay", "HeartbeatSec"))
+		kf_buf_addf(err, "[Relay] NodeTtlSec: must be longer than [Relay] HeartbeatSec (%lld)\n",
+			    kf_config_int(cfg, "Relay", "HeartbeatSec"));
 	if (kf_config_int(cfg, "Relay", "MaxMessageBytes") > kf_config_int(cfg, "Relay", "MaxFrameBytes"))
 		kf_buf_addf(err, "[Relay] MaxMessageBytes: must not exceed [Relay] MaxFrameBytes (%lld)\n",
 			    kf_config_int(cfg, "Relay", "MaxFrameBytes"));
+	if (kf_config_int(cfg, "Events", "TaskStaleSec") <= kf_config_int(cfg, "Events", "TaskTimeoutSec"))
+		kf_buf_addf(err, "[Events] TaskStaleSec: must be longer than [Events] TaskTimeoutSec (%lld), or a slow task would be taken again while it runs\n",
+			    kf_config_int(cfg, "Events", "TaskTimeoutSec"));
+	if (*kf_config_str(cfg, "Kafka", "User") &&
+	    strncmp(kf_config_str(cfg, "Kafka", "SecurityProtocol"), "sasl_", 5) != 0 &&
+	    strcmp(kf_config_str(cfg, "Kafka", "SecurityProtocol"), "auto") != 0)
+		kf_buf_addf(err, "[Kafka] SecurityProtocol: User is set, so expected auto, sasl_plaintext or sasl_ssl, got '%s'\n",
+			    kf_config_str(cfg, "Kafka", "SecurityProtocol"));
+	if (!*kf_config_str(cfg, "Kafka", "User") &&
+	    strncmp(kf_config_str(cfg, "Kafka", "SecurityProtocol"), "sasl_", 5) == 0)
+		kf_buf_addf(err, "[Kafka] SecurityProtocol: %s needs [Kafka] User and Pwd\n",
+			    kf_config_str(cfg, "Kafka", "SecurityProtocol"));
+	if (!*kf_config_str(cfg, "Kafka", "Topic"))
+		kf_buf_addf(err, "[Kafka] Topic: must not be empty\n");
+	if (!*kf_config_str(cfg, "Mq", "Exchange") && !*kf_config_str(cfg, "Mq", "RoutingKey"))
+		kf_buf_addf(err, "[Mq] RoutingKey: with the default exchange (Exchange empty) it names the queue and must not be empty\n");
 	if (strncmp(kf_config_str(cfg, "Relay", "PublicUrl"), "ws://", 5) != 0 &&
 	    strncmp(kf_config_str(cfg, "Relay", "PublicUrl"), "wss://", 6) != 0)
 		kf_buf_addf(err, "[Relay] PublicUrl: expected a ws:// or wss:// URL, got '%s'\n",

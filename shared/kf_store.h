@@ -39,6 +39,22 @@
  *   PREFIX queue                list of waiting visitor keys, oldest first
  *   PREFIX ctl                  pub/sub channel: {"op":"agent_closed",
  *                               "admin":ID,"visitors":[KEY...]}
+ *   PREFIX h:KEY                the conversation's recent history: a stream
+ *                               with entry IDs SEQ-0 {from, content, st};
+ *                               capped at [Relay] HistoryMax; kept an hour
+ *                               after the conversation ends
+ *   PREFIX wq                   stream of writes waiting for MySQL: t=start
+ *                               {k, agent, ip, ts}, t=msg {k, seq, kind, id,
+ *                               content, ts, agent}, t=end {k, reason, ts};
+ *                               consumer group "writers" (ws-relay/persist.c)
+ *   PREFIX nodes                set of relay node ids seen
+ *   PREFIX node:ID              a node's heartbeat (expires when it dies)
+ *   PREFIX nc:ID                set of "v|KEY" / "a|ID" connected to node ID
+ *   PREFIX n:ID                 pub/sub channel of node ID: {"op":"chat",
+ *                               "kind":"v"|"a","to":...,"key":K,"seq":N,
+ *                               "frame":"..."} and the notices of route.c
+ *   PREFIX graces               zset "v|KEY|GEN" / "a|ID|GEN" -> deadline:
+ *                               reconnect grace periods, settled by any node
  * gen counts a visitor's or agent's connections: a relay passes the gen it
  * saw, and a change from a connection that has since been replaced is
  * ignored.
@@ -106,10 +122,17 @@ int kf_store_rbac_bump(struct kf_redis *r, const char *prefix);
 
 #include "kf_key.h"
 
+/* Room for a relay node id with its NUL ([Relay] NodeId is at most 64). */
+#define KF_NODE_MAX 65
+
 struct kf_pair {
 	char visitor[KF_KEY_LEN + 1];
 	int64_t agent;
-	char ip[KF_NET_ADDR_MAX]; /* the visitor's address */
+	char ip[KF_NET_ADDR_MAX];      /* the visitor's address */
+	int64_t seq;                   /* the conversation's last seq */
+	int64_t ack;                   /* what the agent acknowledged (attach) */
+	char visitor_node[KF_NODE_MAX];
+	char agent_node[KF_NODE_MAX];
 };
 
 /* Visitors newly bound to agents by a change; release with kf_pairs_release. */
@@ -155,8 +178,32 @@ struct kf_visitor_redeem {
 	char ip[KF_NET_ADDR_MAX];
 	int64_t agent;      /* bound agent when resumed, else 0 */
 	bool resumed;       /* came back within the grace period */
+	int64_t seq;        /* the conversation's last seq */
+	int64_t ack;        /* the last seq the visitor acknowledged */
+	char old_node[KF_NODE_MAX]; /* the node of its previous connection */
 	struct kf_pairs assigned; /* bindings made, this visitor's among them */
 };
+
+/* What ending or pausing a visitor's connection changed. */
+struct kf_leave {
+	int64_t agent;                 /* its agent (0: none) */
+	char agent_node[KF_NODE_MAX];  /* where that agent is connected */
+	struct kf_pairs assigned;      /* bindings made with the freed capacity */
+};
+
+/* A grace period that ran out, or a connection of a dead node. */
+struct kf_item {
+	char kind;                     /* 'v' visitor, 'a' agent */
+	char id[KF_KEY_LEN + 1];       /* visitor key or admin id */
+	int64_t gen;
+};
+
+struct kf_items {
+	struct kf_item *v;
+	size_t n;
+};
+
+void kf_items_release(struct kf_items *it);
 
 /*
  * A visitor connects with key: resume its conversation or join the queue,
@@ -182,24 +229,55 @@ int kf_store_agent_attach(struct kf_redis *r, const char *prefix, int64_t admin_
 			  struct kf_pairs *assigned);
 /*
  * The visitor's conversation ends (it left, timed out, or its grace ran
- * out): unbind it and hand waiting visitors to free agents.  *agent
- * receives its agent (0: none).  KF_ERR_NOTFOUND when gen is stale.
+ * out; reason is recorded): unbind it and hand waiting visitors to free
+ * agents.  out->assigned must be released.  KF_ERR_NOTFOUND when gen is
+ * stale (a newer connection owns the key).
  */
 int kf_store_visitor_leave(struct kf_redis *r, const char *prefix, const char *key, int64_t gen,
-			   long cap, int64_t *agent, struct kf_pairs *assigned);
-/* The visitor's connection dropped: keep it for grace_sec.  *agent as above. */
+			   const char *reason, long cap, struct kf_leave *out);
+/* The visitor's connection dropped: keep it for grace_sec (P graces). */
 int kf_store_visitor_grace(struct kf_redis *r, const char *prefix, const char *key, int64_t gen,
-			   long grace_sec, time_t now, int64_t *agent);
-/* The agent's connection dropped: stop assigning to it; visitors: its visitors. */
+			   long grace_sec, time_t now, struct kf_leave *out);
+/*
+ * The agent's connection dropped: stop assigning to it and start its grace
+ * period; visitors receives its visitors.
+ */
 int kf_store_agent_drop(struct kf_redis *r, const char *prefix, int64_t admin_id, int64_t gen,
-			struct kf_keys *visitors);
+			long grace_sec, time_t now, struct kf_pairs *visitors);
 /*
  * The agent did not come back in time: unregister it, put its visitors at
  * the front of the queue (requeued) and dispatch (assigned).
  */
 int kf_store_agent_expire(struct kf_redis *r, const char *prefix, int64_t admin_id,
-			  int64_t gen, long cap, struct kf_keys *requeued,
+			  int64_t gen, long cap, struct kf_pairs *requeued,
 			  struct kf_pairs *assigned);
+/* Take up to max grace periods due by now off P graces (each taken once). */
+int kf_store_graces_due(struct kf_redis *r, const char *prefix, time_t now, long max,
+			struct kf_items *out);
+/* Put the connections of nodes whose heartbeat expired into grace. */
+int kf_store_sweep(struct kf_redis *r, const char *prefix, long visitor_grace, long agent_grace,
+		   time_t now, struct kf_items *out);
+/*
+ * Publish msg to the node that holds visitor id (kind 'v') or agent id
+ * (kind 'a'), unless that is node itself (then nothing is sent).
+ */
+int kf_store_route(struct kf_redis *r, const char *prefix, char kind, const char *id,
+		   const char *node, const char *msg);
+
+/*
+ * Scripts the relay runs on its asynchronous connection (EVAL script 0
+ * PREFIX CAP args...): kf_store_chat_lua takes KEY KIND(v|a) FROM_ID
+ * CONTENT NODE HISTORY_MAX BACKLOG_MAX SEND_TIME and answers {seq, frame,
+ * target_node, agent} or {status}: -1 not bound, -3 not the agent's
+ * visitor, -4 unknown visitor, -5 the write backlog is full.
+ * kf_store_ack_lua (EVAL script 0 PREFIX KEY FIELD SEQ) keeps the highest
+ * acknowledged seq in ack_v / ack_a.
+ */
+extern const char kf_store_chat_lua[];
+extern const char kf_store_ack_lua[];
+/* Element i of an array reply as a number (0) or a string (""). */
+long long kf_store_elem_int(const redisReply *a, size_t i);
+const char *kf_store_elem_str(const redisReply *a, size_t i);
 /* True when admin_id is registered (POST /admin/ws and not closed). */
 int kf_store_agent_registered(struct kf_redis *r, const char *prefix, int64_t admin_id,
 			      bool *registered);

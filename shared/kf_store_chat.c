@@ -22,10 +22,24 @@
 #define LUA_PRELUDE                                                                       \
 	"local P = ARGV[1]\n"                                                             \
 	"local CAP = tonumber(ARGV[2])\n"                                                 \
+	"local function now() return tonumber(redis.call('TIME')[1]) end\n"               \
 	"local function bind(k, a)\n"                                                     \
-	"  redis.call('HSET', P..'v:'..k, 'agent', a, 'state', 'bound')\n"                \
+	"  local h = P..'v:'..k\n"                                                        \
+	"  redis.call('HSET', h, 'agent', a, 'state', 'bound')\n"                         \
 	"  redis.call('SADD', P..'ag:'..a..':v', k)\n"                                    \
 	"  redis.call('ZINCRBY', P..'avail', 1, a)\n"                                     \
+	"  redis.call('XADD', P..'wq', '*', 't', 'start', 'k', k, 'agent', a,\n"          \
+	"             'ip', redis.call('HGET', h, 'ip') or '', 'ts', now())\n"            \
+	"end\n"                                                                           \
+	"local function tuple(out, k, a, ack)\n"                                          \
+	"  local f = redis.call('HMGET', P..'v:'..k, 'ip', 'seq', 'node')\n"              \
+	"  out[#out+1] = k\n"                                                             \
+	"  out[#out+1] = a\n"                                                             \
+	"  out[#out+1] = f[1] or ''\n"                                                    \
+	"  out[#out+1] = tonumber(f[2] or '0') or 0\n"                                    \
+	"  out[#out+1] = ack\n"                                                           \
+	"  out[#out+1] = f[3] or ''\n"                                                    \
+	"  out[#out+1] = redis.call('HGET', P..'ag:'..a, 'node') or ''\n"                \
 	"end\n"                                                                           \
 	"local function dispatch(out)\n"                                                  \
 	"  while true do\n"                                                               \
@@ -38,40 +52,56 @@
 	"      if #c == 0 then return end\n"                                              \
 	"      redis.call('LPOP', P..'queue')\n"                                          \
 	"      bind(k, c[1])\n"                                                           \
-	"      out[#out+1] = k\n"                                                         \
-	"      out[#out+1] = c[1]\n"                                                      \
-	"      out[#out+1] = redis.call('HGET', P..'v:'..k, 'ip') or ''\n"                \
+	"      tuple(out, k, c[1], 0)\n"                                                  \
 	"    end\n"                                                                       \
 	"  end\n"                                                                         \
 	"end\n"                                                                           \
 	"local function attach(a, node)\n"                                                \
 	"  if redis.call('SISMEMBER', P..'agents', a) == 0 then return {-4} end\n"        \
-	"  local gen = redis.call('HINCRBY', P..'ag:'..a, 'gen', 1)\n"                    \
-	"  redis.call('HSET', P..'ag:'..a, 'node', node, 'state', 'online')\n"            \
-	"  local keys = redis.call('SMEMBERS', P..'ag:'..a..':v')\n"                      \
+	"  local ah = P..'ag:'..a\n"                                                      \
+	"  local old = redis.call('HGET', ah, 'node')\n"                                  \
+	"  if old and old ~= node then redis.call('SREM', P..'nc:'..old, 'a|'..a) end\n"  \
+	"  local gen = redis.call('HINCRBY', ah, 'gen', 1)\n"                             \
+	"  redis.call('HSET', ah, 'node', node, 'state', 'online')\n"                     \
+	"  redis.call('SADD', P..'nc:'..node, 'a|'..a)\n"                                 \
+	"  local keys = redis.call('SMEMBERS', ah..':v')\n"                               \
 	"  local bound = {}\n"                                                            \
 	"  for _, k in ipairs(keys) do\n"                                                 \
-	"    bound[#bound+1] = k\n"                                                       \
-	"    bound[#bound+1] = a\n"                                                       \
-	"    bound[#bound+1] = redis.call('HGET', P..'v:'..k, 'ip') or ''\n"              \
+	"    tuple(bound, k, a, tonumber(redis.call('HGET', P..'v:'..k, 'ack_a') or '0') or 0)\n" \
 	"  end\n"                                                                         \
 	"  redis.call('ZADD', P..'avail', #keys, a)\n"                                    \
 	"  local out = {}\n"                                                              \
 	"  dispatch(out)\n"                                                               \
 	"  return {0, tonumber(a), gen, bound, out}\n"                                    \
+	"end\n"                                                                           \
+	"local function unbind(k, reason)\n"                                              \
+	"  local h = P..'v:'..k\n"                                                        \
+	"  local f = redis.call('HMGET', h, 'agent', 'node')\n"                           \
+	"  local a = f[1] or ''\n"                                                        \
+	"  redis.call('DEL', h)\n"                                                        \
+	"  redis.call('EXPIRE', P..'h:'..k, 3600)\n"                                      \
+	"  redis.call('ZREM', P..'visitors', k)\n"                                        \
+	"  redis.call('LREM', P..'queue', 0, k)\n"                                        \
+	"  if f[2] then redis.call('SREM', P..'nc:'..f[2], 'v|'..k) end\n"               \
+	"  if a ~= '' then\n"                                                             \
+	"    redis.call('SREM', P..'ag:'..a..':v', k)\n"                                  \
+	"    if redis.call('ZSCORE', P..'avail', a) then redis.call('ZINCRBY', P..'avail', -1, a) end\n" \
+	"  end\n"                                                                         \
+	"  redis.call('XADD', P..'wq', '*', 't', 'end', 'k', k, 'reason', reason, 'ts', now())\n" \
+	"  return a\n"                                                                    \
 	"end\n"
 
 /* ARGV: key ip ttl max now */
 static const char visitor_issue_lua[] = LUA_PRELUDE
-	"local key, ip, ttl, max, now = ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])\n"
-	"redis.call('ZREMRANGEBYSCORE', P..'visitors', '-inf', now)\n"
+	"local key, ip, ttl, max, t = ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])\n"
+	"redis.call('ZREMRANGEBYSCORE', P..'visitors', '-inf', t)\n"
 	"if redis.call('ZCARD', P..'visitors') >= max then return 0 end\n"
-	"redis.call('HSET', P..'v:'..key, 'ip', ip, 'state', 'new', 'gen', 0, 'agent', '')\n"
+	"redis.call('HSET', P..'v:'..key, 'ip', ip, 'state', 'new', 'gen', 0, 'agent', '', 'seq', 0)\n"
 	"redis.call('EXPIRE', P..'v:'..key, ttl)\n"
-	"redis.call('ZADD', P..'visitors', now + ttl, key)\n"
+	"redis.call('ZADD', P..'visitors', t + ttl, key)\n"
 	"return 1\n";
 
-/* ARGV: key node */
+/* ARGV: key node -> {0, gen, ip, agent, resumed, seq, ack_v, old_node, assigned} */
 static const char visitor_redeem_lua[] = LUA_PRELUDE
 	"local key, node = ARGV[3], ARGV[4]\n"
 	"local h = P..'v:'..key\n"
@@ -80,12 +110,15 @@ static const char visitor_redeem_lua[] = LUA_PRELUDE
 	"  if redis.call('EXISTS', P..'at:'..key) == 1 then return {-2} end\n"
 	"  return {-1}\n"
 	"end\n"
+	"local old = redis.call('HGET', h, 'node') or ''\n"
+	"if old ~= '' and old ~= node then redis.call('SREM', P..'nc:'..old, 'v|'..key) end\n"
 	"local gen = redis.call('HINCRBY', h, 'gen', 1)\n"
 	"redis.call('HSET', h, 'node', node)\n"
+	"redis.call('SADD', P..'nc:'..node, 'v|'..key)\n"
 	"redis.call('PERSIST', h)\n"
 	"redis.call('ZADD', P..'visitors', '+inf', key)\n"
-	"local ip = redis.call('HGET', h, 'ip') or ''\n"
-	"local agent = redis.call('HGET', h, 'agent') or ''\n"
+	"local f = redis.call('HMGET', h, 'ip', 'agent', 'seq', 'ack_v')\n"
+	"local agent = f[2] or ''\n"
 	"local resumed = 0\n"
 	"if agent ~= '' then\n"
 	"  redis.call('HSET', h, 'state', 'bound')\n"
@@ -96,35 +129,31 @@ static const char visitor_redeem_lua[] = LUA_PRELUDE
 	"end\n"
 	"local out = {}\n"
 	"dispatch(out)\n"
-	"return {0, gen, ip, agent, resumed, out}\n";
+	"return {0, gen, f[1] or '', agent, resumed, tonumber(f[3] or '0') or 0,\n"
+	"        tonumber(f[4] or '0') or 0, old, out}\n";
 
-/* ARGV: key gen */
+/* ARGV: key gen reason -> {0, agent, agent_node, assigned} */
 static const char visitor_leave_lua[] = LUA_PRELUDE
-	"local key, gen = ARGV[3], ARGV[4]\n"
+	"local key, gen, reason = ARGV[3], ARGV[4], ARGV[5]\n"
 	"local h = P..'v:'..key\n"
 	"if redis.call('HGET', h, 'gen') ~= gen then return {-1} end\n"
-	"local a = redis.call('HGET', h, 'agent') or ''\n"
-	"redis.call('DEL', h)\n"
-	"redis.call('ZREM', P..'visitors', key)\n"
-	"redis.call('LREM', P..'queue', 0, key)\n"
-	"if a ~= '' then\n"
-	"  redis.call('SREM', P..'ag:'..a..':v', key)\n"
-	"  if redis.call('ZSCORE', P..'avail', a) then redis.call('ZINCRBY', P..'avail', -1, a) end\n"
-	"end\n"
+	"local a = unbind(key, reason)\n"
 	"local out = {}\n"
 	"dispatch(out)\n"
-	"return {0, a, out}\n";
+	"return {0, a, a ~= '' and (redis.call('HGET', P..'ag:'..a, 'node') or '') or '', out}\n";
 
-/* ARGV: key gen grace now */
+/* ARGV: key gen grace now -> {0, agent, agent_node} */
 static const char visitor_grace_lua[] = LUA_PRELUDE
-	"local key, gen, grace, now = ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])\n"
+	"local key, gen, grace, t = ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])\n"
 	"local h = P..'v:'..key\n"
 	"if redis.call('HGET', h, 'gen') ~= gen then return {-1} end\n"
 	"if redis.call('HGET', h, 'state') == 'waiting' then redis.call('LREM', P..'queue', 0, key) end\n"
 	"redis.call('HSET', h, 'state', 'grace')\n"
-	"redis.call('EXPIRE', h, grace + 60)\n"
-	"redis.call('ZADD', P..'visitors', now + grace, key)\n"
-	"return {0, redis.call('HGET', h, 'agent') or ''}\n";
+	"redis.call('EXPIRE', h, grace + 3600)\n"
+	"redis.call('ZADD', P..'visitors', t + grace, key)\n"
+	"redis.call('ZADD', P..'graces', t + grace, 'v|'..key..'|'..gen)\n"
+	"local a = redis.call('HGET', h, 'agent') or ''\n"
+	"return {0, a, a ~= '' and (redis.call('HGET', P..'ag:'..a, 'node') or '') or ''}\n";
 
 /* ARGV: admin name ticket ttl */
 static const char agent_register_lua[] = LUA_PRELUDE
@@ -152,20 +181,24 @@ static const char agent_redeem_lua[] = LUA_PRELUDE
 static const char agent_attach_lua[] = LUA_PRELUDE
 	"return attach(ARGV[3], ARGV[4])\n";
 
-/* ARGV: admin gen */
+/* ARGV: admin gen grace now -> {0, visitors} */
 static const char agent_drop_lua[] = LUA_PRELUDE
-	"local a, gen = ARGV[3], ARGV[4]\n"
+	"local a, gen, grace, t = ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])\n"
 	"if redis.call('HGET', P..'ag:'..a, 'gen') ~= gen then return {-1} end\n"
 	"redis.call('ZREM', P..'avail', a)\n"
 	"redis.call('HSET', P..'ag:'..a, 'state', 'grace')\n"
-	"return {0, redis.call('SMEMBERS', P..'ag:'..a..':v')}\n";
+	"redis.call('ZADD', P..'graces', t + grace, 'a|'..a..'|'..gen)\n"
+	"local vs = {}\n"
+	"for _, k in ipairs(redis.call('SMEMBERS', P..'ag:'..a..':v')) do tuple(vs, k, a, 0) end\n"
+	"return {0, vs}\n";
 
-/* ARGV: admin gen */
+/* ARGV: admin gen -> {0, requeued tuples, assigned} */
 static const char agent_expire_lua[] = LUA_PRELUDE
 	"local a, gen = ARGV[3], ARGV[4]\n"
-	"if redis.call('HGET', P..'ag:'..a, 'gen') ~= gen or\n"
-	"   redis.call('HGET', P..'ag:'..a, 'state') ~= 'grace' then return {-1} end\n"
-	"local vs = redis.call('SMEMBERS', P..'ag:'..a..':v')\n"
+	"local ah = P..'ag:'..a\n"
+	"if redis.call('HGET', ah, 'gen') ~= gen or\n"
+	"   redis.call('HGET', ah, 'state') ~= 'grace' then return {-1} end\n"
+	"local vs = redis.call('SMEMBERS', ah..':v')\n"
 	"local requeued = {}\n"
 	"for i = #vs, 1, -1 do\n"
 	"  local h = P..'v:'..vs[i]\n"
@@ -173,12 +206,14 @@ static const char agent_expire_lua[] = LUA_PRELUDE
 	"  if st == 'bound' then\n"
 	"    redis.call('HSET', h, 'agent', '', 'state', 'waiting')\n"
 	"    redis.call('LPUSH', P..'queue', vs[i])\n"
-	"    requeued[#requeued+1] = vs[i]\n"
+	"    tuple(requeued, vs[i], a, 0)\n"
 	"  elseif st then\n"
 	"    redis.call('HSET', h, 'agent', '')\n"
 	"  end\n"
 	"end\n"
-	"redis.call('DEL', P..'ag:'..a..':v', P..'ag:'..a)\n"
+	"local node = redis.call('HGET', ah, 'node')\n"
+	"if node then redis.call('SREM', P..'nc:'..node, 'a|'..a) end\n"
+	"redis.call('DEL', ah..':v', ah)\n"
 	"redis.call('SREM', P..'agents', a)\n"
 	"redis.call('ZREM', P..'avail', a)\n"
 	"local out = {}\n"
@@ -188,15 +223,14 @@ static const char agent_expire_lua[] = LUA_PRELUDE
 /* ARGV: admin */
 static const char agent_close_lua[] = LUA_PRELUDE
 	"local a = ARGV[3]\n"
+	"local ah = P..'ag:'..a\n"
 	"local was = redis.call('SREM', P..'agents', a)\n"
 	"redis.call('ZREM', P..'avail', a)\n"
-	"local vs = redis.call('SMEMBERS', P..'ag:'..a..':v')\n"
-	"for _, k in ipairs(vs) do\n"
-	"  redis.call('DEL', P..'v:'..k)\n"
-	"  redis.call('ZREM', P..'visitors', k)\n"
-	"  redis.call('LREM', P..'queue', 0, k)\n"
-	"end\n"
-	"redis.call('DEL', P..'ag:'..a..':v', P..'ag:'..a)\n"
+	"local vs = redis.call('SMEMBERS', ah..':v')\n"
+	"for _, k in ipairs(vs) do unbind(k, 'agent_closed') end\n"
+	"local node = redis.call('HGET', ah, 'node')\n"
+	"if node then redis.call('SREM', P..'nc:'..node, 'a|'..a) end\n"
+	"redis.call('DEL', ah..':v', ah)\n"
 	"local msg = '{\"op\":\"agent_closed\",\"admin\":'..tonumber(a)..',\"visitors\":['\n"
 	"for i, k in ipairs(vs) do\n"
 	"  msg = msg..(i > 1 and ',' or '')..cjson.encode(k)\n"
@@ -206,9 +240,9 @@ static const char agent_close_lua[] = LUA_PRELUDE
 
 /* ARGV: admin(0 = all) now */
 static const char view_lua[] = LUA_PRELUDE
-	"local only, now = ARGV[3], tonumber(ARGV[4])\n"
+	"local only, t = ARGV[3], tonumber(ARGV[4])\n"
 	"local users = {}\n"
-	"for _, k in ipairs(redis.call('ZRANGEBYSCORE', P..'visitors', now, '+inf')) do\n"
+	"for _, k in ipairs(redis.call('ZRANGEBYSCORE', P..'visitors', t, '+inf')) do\n"
 	"  local f = redis.call('HMGET', P..'v:'..k, 'state', 'ip', 'agent')\n"
 	"  if f[1] and f[1] ~= 'new' then\n"
 	"    users[#users+1] = {k, f[2] or '', f[3] or '', f[1]}\n"
@@ -225,7 +259,123 @@ static const char view_lua[] = LUA_PRELUDE
 	"end\n"
 	"return {users, agents}\n";
 
-#define MAX_ARGS 12
+/* ARGV: now max -> {kind, id, gen, ...} taken off P graces */
+static const char graces_due_lua[] = LUA_PRELUDE
+	"local t, max = ARGV[3], tonumber(ARGV[4])\n"
+	"local due = redis.call('ZRANGEBYSCORE', P..'graces', '-inf', t, 'LIMIT', 0, max)\n"
+	"local out = {}\n"
+	"for _, m in ipairs(due) do\n"
+	"  redis.call('ZREM', P..'graces', m)\n"
+	"  local kind, id, gen = string.match(m, '^(%a)|([^|]+)|(%d+)$')\n"
+	"  if kind then\n"
+	"    out[#out+1] = kind\n"
+	"    out[#out+1] = id\n"
+	"    out[#out+1] = gen\n"
+	"  end\n"
+	"end\n"
+	"return out\n";
+
+/*
+ * ARGV: vgrace agrace now.  Nodes whose heartbeat (PREFIX node:ID) has
+ * expired: their visitors and agents go into grace as if their sockets had
+ * dropped.  Returns {kind, id, ...} of what was moved.
+ */
+static const char sweep_lua[] = LUA_PRELUDE
+	"local vg, ag, t = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])\n"
+	"local out = {}\n"
+	"for _, n in ipairs(redis.call('SMEMBERS', P..'nodes')) do\n"
+	"  if redis.call('EXISTS', P..'node:'..n) == 0 then\n"
+	"    for _, m in ipairs(redis.call('SMEMBERS', P..'nc:'..n)) do\n"
+	"      local kind, id = string.sub(m, 1, 1), string.sub(m, 3)\n"
+	"      if kind == 'v' then\n"
+	"        local h = P..'v:'..id\n"
+	"        local f = redis.call('HMGET', h, 'node', 'state', 'gen')\n"
+	"        if f[1] == n and (f[2] == 'bound' or f[2] == 'waiting') then\n"
+	"          if f[2] == 'waiting' then redis.call('LREM', P..'queue', 0, id) end\n"
+	"          redis.call('HSET', h, 'state', 'grace')\n"
+	"          redis.call('EXPIRE', h, vg + 3600)\n"
+	"          redis.call('ZADD', P..'visitors', t + vg, id)\n"
+	"          redis.call('ZADD', P..'graces', t + vg, 'v|'..id..'|'..f[3])\n"
+	"          out[#out+1] = 'v'\n"
+	"          out[#out+1] = id\n"
+	"        end\n"
+	"      else\n"
+	"        local h = P..'ag:'..id\n"
+	"        local f = redis.call('HMGET', h, 'node', 'state', 'gen')\n"
+	"        if f[1] == n and f[2] == 'online' then\n"
+	"          redis.call('ZREM', P..'avail', id)\n"
+	"          redis.call('HSET', h, 'state', 'grace')\n"
+	"          redis.call('ZADD', P..'graces', t + ag, 'a|'..id..'|'..f[3])\n"
+	"          out[#out+1] = 'a'\n"
+	"          out[#out+1] = id\n"
+	"        end\n"
+	"      end\n"
+	"    end\n"
+	"    redis.call('DEL', P..'nc:'..n)\n"
+	"    redis.call('SREM', P..'nodes', n)\n"
+	"  end\n"
+	"end\n"
+	"return out\n";
+
+/*
+ * The chat script, run by the relay on its asynchronous connection.
+ * ARGV: key kind(v|a) from_id content node history_max backlog_max send_time
+ * -> {seq, frame, target_node, agent} or {negative status}
+ */
+const char kf_store_chat_lua[] = LUA_PRELUDE
+	"local key, kind, fromid, content = ARGV[3], ARGV[4], ARGV[5], ARGV[6]\n"
+	"local node, hmax, wqmax, st = ARGV[7], ARGV[8], tonumber(ARGV[9]), ARGV[10]\n"
+	"local h = P..'v:'..key\n"
+	"local agent = redis.call('HGET', h, 'agent')\n"
+	"if not agent then return {-4} end\n"
+	"if agent == '' then return {-1} end\n"
+	"if kind == 'a' and agent ~= fromid then return {-3} end\n"
+	"if redis.call('XLEN', P..'wq') >= wqmax then return {-5} end\n"
+	"local seq = redis.call('HINCRBY', h, 'seq', 1)\n"
+	"local ts = now()\n"
+	"local from = kind == 'v' and key or 'agent'\n"
+	"redis.call('XADD', P..'h:'..key, 'MAXLEN', '~', hmax, seq..'-0', 'from', from,\n"
+	"           'content', content, 'st', st)\n"
+	"redis.call('XADD', P..'wq', '*', 't', 'msg', 'k', key, 'seq', seq, 'kind', kind,\n"
+	"           'id', fromid, 'content', content, 'ts', ts, 'agent', agent)\n"
+	"local frame = cjson.encode({type='chat', content=content, send_time=st, from=from,\n"
+	"                            ws_key=key, seq=seq})\n"
+	"local tnode = ''\n"
+	"if kind == 'v' then\n"
+	"  local f = redis.call('HMGET', P..'ag:'..agent, 'state', 'node')\n"
+	"  if f[1] == 'online' then tnode = f[2] or '' end\n"
+	"elseif redis.call('HGET', h, 'state') == 'bound' then\n"
+	"  tnode = redis.call('HGET', h, 'node') or ''\n"
+	"end\n"
+	"if tnode ~= '' and tnode ~= node then\n"
+	"  redis.call('PUBLISH', P..'n:'..tnode, cjson.encode({op='chat',\n"
+	"    kind=(kind == 'v' and 'a' or 'v'), to=(kind == 'v' and agent or key),\n"
+	"    key=key, seq=seq, frame=frame}))\n"
+	"end\n"
+	"return {seq, frame, tnode, agent}\n";
+
+/* ARGV: key field(ack_v|ack_a) seq: keep the highest */
+const char kf_store_ack_lua[] =
+	"local h = ARGV[1]..'v:'..ARGV[2]\n"
+	"local cur = tonumber(redis.call('HGET', h, ARGV[3]) or '0') or 0\n"
+	"if redis.call('EXISTS', h) == 1 and tonumber(ARGV[4]) > cur then\n"
+	"  redis.call('HSET', h, ARGV[3], ARGV[4])\n"
+	"end\n"
+	"return 1\n";
+
+/*
+ * ARGV: node msg.  Publish msg on the channel of the node that holds
+ * visitor KEY (kind v) or agent ID (kind a), unless it is this node.
+ * KEYS none; ARGV[3] kind, ARGV[4] id.  Returns the node or ''.
+ */
+static const char route_lua[] = LUA_PRELUDE
+	"local kind, id, me, msg = ARGV[3], ARGV[4], ARGV[5], ARGV[6]\n"
+	"local n = redis.call('HGET', P..(kind == 'v' and 'v:' or 'ag:')..id, 'node') or ''\n"
+	"if n ~= '' and n ~= me then redis.call('PUBLISH', P..'n:'..n, msg) end\n"
+	"return n\n";
+
+#define MAX_ARGS 14
+#define TUPLE 7
 
 /*
  * EVAL script with ARGV = prefix, cap, then the n strings in args.
@@ -260,7 +410,7 @@ static redisReply *eval(struct kf_redis *r, const char *name, const char *script
 	return reply;
 }
 
-static long long elem_int(const redisReply *a, size_t i)
+long long kf_store_elem_int(const redisReply *a, size_t i)
 {
 	const redisReply *e;
 
@@ -274,7 +424,7 @@ static long long elem_int(const redisReply *a, size_t i)
 	return 0;
 }
 
-static const char *elem_str(const redisReply *a, size_t i)
+const char *kf_store_elem_str(const redisReply *a, size_t i)
 {
 	if (!a || a->type != REDIS_REPLY_ARRAY || i >= a->elements ||
 	    a->element[i]->type != REDIS_REPLY_STRING)
@@ -282,12 +432,15 @@ static const char *elem_str(const redisReply *a, size_t i)
 	return a->element[i]->str;
 }
 
-static void copy_key(char dst[KF_KEY_LEN + 1], const char *src)
+#define elem_int kf_store_elem_int
+#define elem_str kf_store_elem_str
+
+static void copy_str(char *dst, size_t size, const char *src)
 {
 	size_t n = strlen(src);
 
-	if (n > KF_KEY_LEN)
-		n = KF_KEY_LEN;
+	if (n >= size)
+		n = size - 1;
 	memcpy(dst, src, n);
 	dst[n] = '\0';
 }
@@ -302,28 +455,27 @@ static void take_keys(const redisReply *arr, struct kf_keys *out)
 	out->v = kf_xcalloc(arr->elements, sizeof(*out->v));
 	for (size_t i = 0; i < arr->elements; i++)
 		if (arr->element[i]->type == REDIS_REPLY_STRING)
-			copy_key(out->v[out->n++], arr->element[i]->str);
+			copy_str(out->v[out->n++], sizeof(out->v[0]), arr->element[i]->str);
 }
 
-/* Pairs from a flat {key, agent, ip, key, agent, ip ...} array element. */
+/* Pairs from a flat array of TUPLE-element tuples (see tuple() in the Lua). */
 static void take_pairs(const redisReply *arr, struct kf_pairs *out)
 {
 	out->v = NULL;
 	out->n = 0;
-	if (!arr || arr->type != REDIS_REPLY_ARRAY || arr->elements < 3)
+	if (!arr || arr->type != REDIS_REPLY_ARRAY || arr->elements < TUPLE)
 		return;
-	out->v = kf_xcalloc(arr->elements / 3, sizeof(*out->v));
-	for (size_t i = 0; i + 2 < arr->elements; i += 3) {
-		const char *ip = elem_str(arr, i + 2);
-		size_t n = strlen(ip);
+	out->v = kf_xcalloc(arr->elements / TUPLE, sizeof(*out->v));
+	for (size_t i = 0; i + TUPLE - 1 < arr->elements; i += TUPLE) {
+		struct kf_pair *p = &out->v[out->n++];
 
-		copy_key(out->v[out->n].visitor, elem_str(arr, i));
-		out->v[out->n].agent = elem_int(arr, i + 1);
-		if (n >= sizeof(out->v[out->n].ip))
-			n = sizeof(out->v[out->n].ip) - 1;
-		memcpy(out->v[out->n].ip, ip, n);
-		out->v[out->n].ip[n] = '\0';
-		out->n++;
+		copy_str(p->visitor, sizeof(p->visitor), elem_str(arr, i));
+		p->agent = elem_int(arr, i + 1);
+		copy_str(p->ip, sizeof(p->ip), elem_str(arr, i + 2));
+		p->seq = elem_int(arr, i + 3);
+		p->ack = elem_int(arr, i + 4);
+		copy_str(p->visitor_node, sizeof(p->visitor_node), elem_str(arr, i + 5));
+		copy_str(p->agent_node, sizeof(p->agent_node), elem_str(arr, i + 6));
 	}
 }
 
@@ -445,17 +597,14 @@ int kf_store_visitor_redeem(struct kf_redis *r, const char *prefix, const char *
 		return KF_ERR_STORE;
 	rc = status_rc(reply);
 	if (rc == 0) {
-		const char *ip = elem_str(reply, 2);
-		size_t n = strlen(ip);
-
 		out->gen = elem_int(reply, 1);
-		if (n >= sizeof(out->ip))
-			n = sizeof(out->ip) - 1;
-		memcpy(out->ip, ip, n);
-		out->ip[n] = '\0';
+		copy_str(out->ip, sizeof(out->ip), elem_str(reply, 2));
 		out->agent = elem_int(reply, 3);
 		out->resumed = elem_int(reply, 4) == 1;
-		take_pairs(elem(reply, 5), &out->assigned);
+		out->seq = elem_int(reply, 5);
+		out->ack = elem_int(reply, 6);
+		copy_str(out->old_node, sizeof(out->old_node), elem_str(reply, 7));
+		take_pairs(elem(reply, 8), &out->assigned);
 	}
 	freeReplyObject(reply);
 	return rc;
@@ -511,38 +660,37 @@ int kf_store_agent_attach(struct kf_redis *r, const char *prefix, int64_t admin_
 }
 
 int kf_store_visitor_leave(struct kf_redis *r, const char *prefix, const char *key, int64_t gen,
-			   long cap, int64_t *agent, struct kf_pairs *assigned)
+			   const char *reason, long cap, struct kf_leave *out)
 {
 	char g[24];
-	const char *args[2] = { key, g };
+	const char *args[3] = { key, g, reason };
 	redisReply *reply;
 	int rc;
 
-	*agent = 0;
-	assigned->v = NULL;
-	assigned->n = 0;
+	memset(out, 0, sizeof(*out));
 	snprintf(g, sizeof(g), "%lld", (long long)gen);
-	reply = eval(r, "visitor_leave", visitor_leave_lua, prefix, cap, args, 2);
+	reply = eval(r, "visitor_leave", visitor_leave_lua, prefix, cap, args, 3);
 	if (!reply)
 		return KF_ERR_STORE;
 	rc = status_rc(reply);
 	if (rc == 0) {
-		*agent = elem_int(reply, 1);
-		take_pairs(elem(reply, 2), assigned);
+		out->agent = elem_int(reply, 1);
+		copy_str(out->agent_node, sizeof(out->agent_node), elem_str(reply, 2));
+		take_pairs(elem(reply, 3), &out->assigned);
 	}
 	freeReplyObject(reply);
 	return rc;
 }
 
 int kf_store_visitor_grace(struct kf_redis *r, const char *prefix, const char *key, int64_t gen,
-			   long grace_sec, time_t now, int64_t *agent)
+			   long grace_sec, time_t now, struct kf_leave *out)
 {
 	char g[24], gr[24], t[24];
 	const char *args[4] = { key, g, gr, t };
 	redisReply *reply;
 	int rc;
 
-	*agent = 0;
+	memset(out, 0, sizeof(*out));
 	snprintf(g, sizeof(g), "%lld", (long long)gen);
 	snprintf(gr, sizeof(gr), "%ld", grace_sec);
 	snprintf(t, sizeof(t), "%lld", (long long)now);
@@ -550,17 +698,19 @@ int kf_store_visitor_grace(struct kf_redis *r, const char *prefix, const char *k
 	if (!reply)
 		return KF_ERR_STORE;
 	rc = status_rc(reply);
-	if (rc == 0)
-		*agent = elem_int(reply, 1);
+	if (rc == 0) {
+		out->agent = elem_int(reply, 1);
+		copy_str(out->agent_node, sizeof(out->agent_node), elem_str(reply, 2));
+	}
 	freeReplyObject(reply);
 	return rc;
 }
 
 int kf_store_agent_drop(struct kf_redis *r, const char *prefix, int64_t admin_id, int64_t gen,
-			struct kf_keys *visitors)
+			long grace_sec, time_t now, struct kf_pairs *visitors)
 {
-	char id[24], g[24];
-	const char *args[2] = { id, g };
+	char id[24], g[24], gr[24], t[24];
+	const char *args[4] = { id, g, gr, t };
 	redisReply *reply;
 	int rc;
 
@@ -568,18 +718,20 @@ int kf_store_agent_drop(struct kf_redis *r, const char *prefix, int64_t admin_id
 	visitors->n = 0;
 	snprintf(id, sizeof(id), "%lld", (long long)admin_id);
 	snprintf(g, sizeof(g), "%lld", (long long)gen);
-	reply = eval(r, "agent_drop", agent_drop_lua, prefix, 0, args, 2);
+	snprintf(gr, sizeof(gr), "%ld", grace_sec);
+	snprintf(t, sizeof(t), "%lld", (long long)now);
+	reply = eval(r, "agent_drop", agent_drop_lua, prefix, 0, args, 4);
 	if (!reply)
 		return KF_ERR_STORE;
 	rc = status_rc(reply);
 	if (rc == 0)
-		take_keys(elem(reply, 1), visitors);
+		take_pairs(elem(reply, 1), visitors);
 	freeReplyObject(reply);
 	return rc;
 }
 
 int kf_store_agent_expire(struct kf_redis *r, const char *prefix, int64_t admin_id,
-			  int64_t gen, long cap, struct kf_keys *requeued,
+			  int64_t gen, long cap, struct kf_pairs *requeued,
 			  struct kf_pairs *assigned)
 {
 	char id[24], g[24];
@@ -598,7 +750,7 @@ int kf_store_agent_expire(struct kf_redis *r, const char *prefix, int64_t admin_
 		return KF_ERR_STORE;
 	rc = status_rc(reply);
 	if (rc == 0) {
-		take_keys(elem(reply, 1), requeued);
+		take_pairs(elem(reply, 1), requeued);
 		take_pairs(elem(reply, 2), assigned);
 	}
 	freeReplyObject(reply);
@@ -619,4 +771,78 @@ int kf_store_agent_registered(struct kf_redis *r, const char *prefix, int64_t ad
 	}
 	freeReplyObject(reply);
 	return rc;
+}
+
+/* Items {kind, id, gen} or {kind, id} from a flat reply. */
+static void take_items(const redisReply *reply, size_t width, struct kf_items *out)
+{
+	out->v = NULL;
+	out->n = 0;
+	if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < width)
+		return;
+	out->v = kf_xcalloc(reply->elements / width, sizeof(*out->v));
+	for (size_t i = 0; i + width - 1 < reply->elements; i += width) {
+		struct kf_item *it = &out->v[out->n++];
+
+		it->kind = elem_str(reply, i)[0];
+		copy_str(it->id, sizeof(it->id), elem_str(reply, i + 1));
+		it->gen = width > 2 ? elem_int(reply, i + 2) : 0;
+	}
+}
+
+void kf_items_release(struct kf_items *it)
+{
+	if (!it)
+		return;
+	free(it->v);
+	it->v = NULL;
+	it->n = 0;
+}
+
+int kf_store_graces_due(struct kf_redis *r, const char *prefix, time_t now, long max,
+			struct kf_items *out)
+{
+	char t[24], m[24];
+	const char *args[2] = { t, m };
+	redisReply *reply;
+
+	snprintf(t, sizeof(t), "%lld", (long long)now);
+	snprintf(m, sizeof(m), "%ld", max);
+	reply = eval(r, "graces_due", graces_due_lua, prefix, 0, args, 2);
+	if (!reply)
+		return KF_ERR_STORE;
+	take_items(reply, 3, out);
+	freeReplyObject(reply);
+	return 0;
+}
+
+int kf_store_sweep(struct kf_redis *r, const char *prefix, long visitor_grace, long agent_grace,
+		   time_t now, struct kf_items *out)
+{
+	char vg[24], ag[24], t[24];
+	const char *args[3] = { vg, ag, t };
+	redisReply *reply;
+
+	snprintf(vg, sizeof(vg), "%ld", visitor_grace);
+	snprintf(ag, sizeof(ag), "%ld", agent_grace);
+	snprintf(t, sizeof(t), "%lld", (long long)now);
+	reply = eval(r, "sweep", sweep_lua, prefix, 0, args, 3);
+	if (!reply)
+		return KF_ERR_STORE;
+	take_items(reply, 2, out);
+	freeReplyObject(reply);
+	return 0;
+}
+
+int kf_store_route(struct kf_redis *r, const char *prefix, char kind, const char *id,
+		   const char *node, const char *msg)
+{
+	char k[2] = { kind, '\0' };
+	const char *args[4] = { k, id, node, msg };
+	redisReply *reply = eval(r, "route", route_lua, prefix, 0, args, 4);
+
+	if (!reply)
+		return KF_ERR_STORE;
+	freeReplyObject(reply);
+	return 0;
 }

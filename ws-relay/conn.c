@@ -188,7 +188,8 @@ static void on_message(struct kf_conn *c, const char *text, size_t len)
 		kf_route_chat(c, f.content, f.content_len, f.to);
 		break;
 	case KF_FRAME_ACK:
-		break; /* accepted; delivery tracking comes with message history */
+		kf_route_ack(c, f.seq, f.to);
+		break;
 	}
 	kf_frame_release(&f);
 }
@@ -322,7 +323,7 @@ int kf_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
 		break;
 	case LWS_CALLBACK_CLOSED:
 		if (c && c->wsi) {
-			kf_session_closed(c);
+			kf_session_closed(c); /* also releases the history tracks */
 			free_queue(c);
 			kf_buf_release(&c->rx);
 			kf_relay.nconns--;

@@ -74,6 +74,19 @@ int kf_frame_parse(const char *text, size_t len, size_t max_content, struct kf_f
 			goto out_fail;
 		}
 		out->seq = json_object_get_int64(v);
+		/* an agent says which conversation: "ws_key" (or "to") */
+		if ((json_object_object_get_ex(obj, "ws_key", &v) ||
+		     json_object_object_get_ex(obj, "to", &v)) && v) {
+			const char *k = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+			size_t n = k ? (size_t)json_object_get_string_len(v) : 0;
+
+			if (!k || !kf_key_valid(k, n)) {
+				*why = "invalid ack: 'ws_key' is not a ws_key";
+				goto out_fail;
+			}
+			memcpy(out->to, k, n);
+			out->to[n] = '\0';
+		}
 	} else {
 		*why = "invalid frame: unknown type (expected ping, chat or ack)";
 		goto out_fail;

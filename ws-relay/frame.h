@@ -24,7 +24,7 @@ struct kf_frame {
 	enum kf_frame_type type;
 	const char *content;   /* chat: borrowed from the frame; NUL-terminated */
 	size_t content_len;
-	char to[KF_KEY_LEN + 1]; /* chat: "" when absent */
+	char to[KF_KEY_LEN + 1]; /* chat: "to"; ack: "ws_key"; "" when absent */
 	int64_t seq;             /* ack */
 	void *owner;             /* the parsed JSON, released by kf_frame_release */
 };

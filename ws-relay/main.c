@@ -85,6 +85,10 @@ static void load_settings(const struct kf_config *cfg)
 	r->drain_sec = (long)kf_config_int(cfg, "Relay", "DrainTimeoutSec");
 	r->link_per_min = (long)kf_config_int(cfg, "Api", "LinkPerIpPerMinute");
 	r->visitor_key_ttl = (long)kf_config_int(cfg, "Relay", "VisitorKeyTtlSec");
+	r->history_max = (long)kf_config_int(cfg, "Relay", "HistoryMax");
+	r->backlog_max = (long)kf_config_int(cfg, "Relay", "BacklogMax");
+	r->heartbeat_sec = (long)kf_config_int(cfg, "Relay", "HeartbeatSec");
+	r->node_ttl = (long)kf_config_int(cfg, "Relay", "NodeTtlSec");
 	r->msg_no_agent = kf_config_str(cfg, "Messages", "NoAgent");
 	r->msg_new_visitor = kf_config_str(cfg, "Messages", "NewVisitor");
 	r->msg_chat_ended = kf_config_str(cfg, "Messages", "ChatEnded");
@@ -96,7 +100,7 @@ static void load_settings(const struct kf_config *cfg)
 static void stop_loop(void)
 {
 	kf_timers_stop();
-	kf_route_unsubscribe();
+	kf_bus_stop();
 	uv_timer_stop(&kf_relay.drain_timer);
 	uv_signal_stop(&kf_relay.sigterm);
 	uv_signal_stop(&kf_relay.sigint);
@@ -253,6 +257,7 @@ int main(int argc, char **argv)
 	kf_relay.loop = &loop;
 	uv_timer_init(&loop, &kf_relay.tick);
 	uv_timer_init(&loop, &kf_relay.sub_retry);
+	uv_timer_init(&loop, &kf_relay.cmd_retry);
 	uv_timer_init(&loop, &kf_relay.drain_timer);
 	uv_signal_init(&loop, &kf_relay.sigterm);
 	uv_signal_init(&loop, &kf_relay.sigint);
@@ -285,16 +290,21 @@ int main(int argc, char **argv)
 		lws_context_destroy(kf_relay.ctx);
 		goto out_loop;
 	}
-	kf_route_subscribe();
+	kf_bus_start();
 	kf_timers_start();
+	kf_relay.persist = kf_persist_start(cfg, kf_relay.node);
 	kf_info("node %s listening on %s", kf_relay.node, listen_addr);
 	sd_notify(0, "READY=1");
 	uv_run(&loop, UV_RUN_DEFAULT);
 	status = 0;
+	/* the writer has had the drain to catch up; what is left waits in Redis */
+	kf_persist_stop(kf_relay.persist, 2000);
+	kf_relay.persist = NULL;
 	kf_info("stopped");
 out_loop:
 	uv_close((uv_handle_t *)&kf_relay.tick, NULL);
 	uv_close((uv_handle_t *)&kf_relay.sub_retry, NULL);
+	uv_close((uv_handle_t *)&kf_relay.cmd_retry, NULL);
 	uv_close((uv_handle_t *)&kf_relay.drain_timer, NULL);
 	uv_close((uv_handle_t *)&kf_relay.sigterm, NULL);
 	uv_close((uv_handle_t *)&kf_relay.sigint, NULL);

@@ -2,16 +2,22 @@
  * relay.h - what kefu-relay's modules share.
  *
  * One struct kf_relay per process, owned by main.c, built at start-up and
- * touched only on the event-loop thread.  One struct kf_conn per WebSocket
- * (lws per-session data: lws allocates and frees it; kefu fills it at
- * LWS_CALLBACK_ESTABLISHED and empties it at LWS_CALLBACK_CLOSED).
+ * touched only on the event-loop thread (persist.c's writer thread has its
+ * own connections and touches none of it).  One struct kf_conn per
+ * WebSocket (lws per-session data: lws allocates and frees it; kefu fills
+ * it at LWS_CALLBACK_ESTABLISHED and empties it at LWS_CALLBACK_CLOSED).
  *
  *   conn.c     the lws protocol callback, send queues, closing
  *   session.c  key redemption at the upgrade; each connection's arrival
  *              and departure in the shared store
- *   route.c    who is connected here; delivery; bindings; the control
- *              channel (Redis pub/sub)
- *   timers.c   ping and chat timeouts, reconnect grace periods
+ *   route.c    who is connected here; chat (seq, history, delivery here or
+ *              through another node's channel); bindings and notices
+ *   history.c  per-conversation delivery order: duplicates dropped, gaps
+ *              and reconnects filled from the Redis history stream
+ *   bus.c      the asynchronous Redis connections (commands, pub/sub),
+ *              reconnecting with backoff; the node heartbeat
+ *   persist.c  the MySQL writer thread (batches from PREFIX wq)
+ *   timers.c   ping and chat timeouts, grace periods, dead nodes
  *   frame.c    parsing and building frames
  */
 #ifndef KF_RELAY_H
@@ -33,6 +39,7 @@
 
 struct kf_config;
 struct kf_redis;
+struct kf_persist;
 
 enum kf_conn_kind { KF_CONN_VISITOR = 1, KF_CONN_AGENT = 2 };
 
@@ -43,6 +50,25 @@ struct kf_out {
 	unsigned char buf[];
 };
 
+/* A chat frame held back until the frames before it have been sent. */
+struct kf_held {
+	struct kf_held *next;
+	int64_t seq;
+	bool own;           /* the client's own message: nothing to send */
+	size_t len;
+	char frame[];
+};
+
+/* Delivery state of one conversation on one connection (history.c). */
+struct kf_track {
+	char key[KF_KEY_LEN + 1];  /* the visitor's key */
+	int64_t delivered;         /* highest seq sent (or known) to the client */
+	bool replaying;            /* a history read is in flight */
+	bool initial;              /* that read is a reconnect replay */
+	struct kf_held *held;      /* sorted by seq */
+	UT_hash_handle hh;
+};
+
 struct kf_conn {
 	struct lws *wsi;
 	enum kf_conn_kind kind;
@@ -50,6 +76,7 @@ struct kf_conn {
 	char def_to[KF_KEY_LEN + 1];  /* agent: default visitor for "to" */
 	int64_t admin_id;             /* agent: itself; visitor: its agent (0: none) */
 	int64_t gen;                  /* connection number in the store */
+	uint64_t id;                  /* unique on this node, for async replies */
 	char ip[KF_NET_ADDR_MAX];
 	struct kf_out *head, *tail;
 	size_t queued;
@@ -64,17 +91,9 @@ struct kf_conn {
 	bool ended;                   /* the store is already up to date */
 	bool leaving;                 /* closed for a reason that ends the chat */
 	bool in_map;
-	UT_hash_handle hh;
-};
-
-/* A reconnect grace period running on this node. */
-struct kf_grace {
-	struct kf_grace *next;
-	enum kf_conn_kind kind;
-	char key[KF_KEY_LEN + 1];
-	int64_t admin_id;
-	int64_t gen;
-	time_t deadline;
+	struct kf_track *tracks;      /* by visitor key */
+	UT_hash_handle hh;            /* kf_relay.visitors or .agents */
+	UT_hash_handle hh_id;         /* kf_relay.by_id */
 };
 
 struct kf_relay {
@@ -84,25 +103,30 @@ struct kf_relay {
 	uv_loop_t *loop;
 	struct lws_context *ctx;
 	struct lws_vhost *vhost;
-	struct kf_redis *redis;
-	redisAsyncContext *sub;
-	bool sub_wanted;
-	int sub_backoff_ms;
+	struct kf_redis *redis;        /* synchronous: arrivals, departures */
+	redisAsyncContext *cmd;        /* asynchronous: chat, history, acks */
+	redisAsyncContext *sub;        /* pub/sub: PREFIX ctl and PREFIX n:NODE */
+	bool bus_wanted;
+	int cmd_backoff_ms, sub_backoff_ms;
+	uv_timer_t cmd_retry, sub_retry;
 	uv_timer_t tick;
-	uv_timer_t sub_retry;
 	uv_timer_t drain_timer;
 	uv_signal_t sigterm, sigint, sighup;
 	struct kf_net_trust *trusted;
 	struct kf_conn *visitors;  /* by key */
 	struct kf_conn *agents;    /* by admin id */
-	struct kf_grace *graces;
+	struct kf_conn *by_id;     /* by id */
+	uint64_t next_id;
+	struct kf_persist *persist;
 	size_t nconns;
 	bool draining;
+	time_t last_heartbeat, last_sweep;
 	/* settings from the config */
 	long cap, ping_sec, chat_sec, visitor_grace, agent_grace;
 	long max_visitors, link_per_min, visitor_key_ttl;
 	size_t max_msg, max_frame, queue_max;
 	long max_rate, max_bad, drain_sec;
+	long history_max, backlog_max, heartbeat_sec, node_ttl;
 	const char *msg_no_agent, *msg_new_visitor, *msg_chat_ended;
 	const char *msg_agent_joined, *msg_agent_away, *msg_agent_back;
 };
@@ -141,25 +165,58 @@ void kf_session_abandoned(struct lws *wsi);
 /* End visitor c's conversation now (chat timeout): both sides told. */
 void kf_session_end_visitor(struct kf_conn *c);
 /* A grace period ran out without the connection coming back. */
-void kf_session_grace_over(const struct kf_grace *g);
+void kf_session_grace_over(const struct kf_item *g);
 
 /* route.c */
 void kf_route_add(struct kf_conn *c);
 void kf_route_remove(struct kf_conn *c);
 struct kf_conn *kf_route_visitor(const char *key);
 struct kf_conn *kf_route_agent(int64_t admin_id);
-/* Tell both sides about new bindings (visitor and agent, when here). */
+struct kf_conn *kf_route_by_id(uint64_t id);
+/* Tell both sides about new bindings, here or on their nodes. */
 void kf_route_bindings(const struct kf_pairs *pairs);
 /* A chat frame from c. */
 void kf_route_chat(struct kf_conn *c, const char *content, size_t len, const char *to);
-/* Subscribe to the control channel (and resubscribe after an outage). */
-void kf_route_subscribe(void);
-void kf_route_unsubscribe(void);
+/* An ack frame from c (key: the visitor, for agents). */
+void kf_route_ack(struct kf_conn *c, int64_t seq, const char *key);
+/*
+ * Send a notice (type, content) about visitor key to the visitor, or to
+ * agent admin_id (when admin_id > 0), wherever it is connected.
+ */
+void kf_route_notice_visitor(const char *key, const char *type, const char *content);
+void kf_route_notice_agent(int64_t admin_id, const char *type, const char *content,
+			   const char *key);
+/* A message on this node's channel or the control channel. */
+void kf_route_message(const char *channel, const char *msg, size_t len);
+
+/* history.c */
+/* Deliver chat frame seq of conversation key to c in order, exactly once. */
+void kf_history_deliver(struct kf_conn *c, const char *key, int64_t seq, const char *frame,
+			size_t len);
+/* c itself sent seq: count it as delivered, without sending it back. */
+void kf_history_own(struct kf_conn *c, const char *key, int64_t seq);
+/* Start tracking key on c at delivered; replay from Redis up to last. */
+void kf_history_start(struct kf_conn *c, const char *key, int64_t delivered, int64_t last);
+/* Forget key on c (the conversation ended). */
+void kf_history_forget(struct kf_conn *c, const char *key);
+void kf_history_release(struct kf_conn *c);
+
+/* bus.c */
+void kf_bus_start(void);
+void kf_bus_stop(void);
+/* Run a command on the asynchronous connection; false when it is down. */
+bool kf_bus_cmdargv(redisCallbackFn *fn, void *priv, int argc, const char **argv,
+		    const size_t *argvlen);
+/* Heartbeat (every HeartbeatSec). */
+void kf_bus_heartbeat(void);
 
 /* timers.c */
 void kf_timers_start(void);
 void kf_timers_stop(void);
-void kf_grace_add(enum kf_conn_kind kind, const char *key, int64_t admin_id, int64_t gen,
-		  long seconds);
+
+/* persist.c */
+struct kf_persist *kf_persist_start(const struct kf_config *cfg, const char *node);
+/* Ask the writer to stop after its current batch and wait up to wait_ms. */
+void kf_persist_stop(struct kf_persist *p, long wait_ms);
 
 #endif

@@ -1,21 +1,21 @@
 /*
- * route.c - who is connected to this node, delivery of chat frames between
- * them, announcing new bindings, and the control channel (PREFIX ctl) on
- * which kefu-api tells the relays that an agent went offline.
+ * route.c - who is connected to this node; chat messages (seq and history
+ * in one Redis script, then delivery here or through the recipient's node
+ * channel); bindings and notices for clients wherever they are; and the
+ * messages other nodes and kefu-api publish.
  */
 #include "kf_compat.h"
 
-#include <hiredis/adapters/libuv.h>
 #include <stdlib.h>
 #include <time.h>
 
+#include "frame.h"
 #include "kf_config.h"
 #include "kf_json.h"
 #include "kf_log.h"
+#include "kf_mem.h"
+#include "kf_redis.h"
 #include "relay.h"
-
-#define SUB_BACKOFF_MIN_MS 100
-#define SUB_BACKOFF_MAX_MS 5000
 
 void kf_route_add(struct kf_conn *c)
 {
@@ -25,6 +25,8 @@ void kf_route_add(struct kf_conn *c)
 		HASH_ADD_STR(kf_relay.visitors, key, c);
 	else
 		HASH_ADD(hh, kf_relay.agents, admin_id, sizeof(c->admin_id), c);
+	c->id = ++kf_relay.next_id;
+	HASH_ADD(hh_id, kf_relay.by_id, id, sizeof(c->id), c);
 	c->in_map = true;
 }
 
@@ -36,6 +38,7 @@ void kf_route_remove(struct kf_conn *c)
 		HASH_DEL(kf_relay.visitors, c);
 	else
 		HASH_DEL(kf_relay.agents, c);
+	HASH_DELETE(hh_id, kf_relay.by_id, c);
 	c->in_map = false;
 }
 
@@ -55,70 +58,291 @@ struct kf_conn *kf_route_agent(int64_t admin_id)
 	return c;
 }
 
+struct kf_conn *kf_route_by_id(uint64_t id)
+{
+	struct kf_conn *c = NULL;
+
+	HASH_FIND(hh_id, kf_relay.by_id, &id, sizeof(id), c);
+	return c;
+}
+
+/* Publish a notice to the node holding visitor key / agent id. */
+static void publish_notice(char kind, const char *id, struct json_object *msg)
+{
+	struct kf_buf b = KF_BUF_INIT;
+
+	kf_json_append(&b, msg);
+	if (kf_store_route(kf_relay.redis, kf_relay.prefix, kind, id, kf_relay.node, b.data) != 0)
+		kf_warn("unable to reach the node of %c %.6s...", kind, id);
+	kf_buf_release(&b);
+}
+
+void kf_route_notice_visitor(const char *key, const char *type, const char *content)
+{
+	struct kf_conn *v = kf_route_visitor(key);
+	struct json_object *msg;
+
+	if (v) {
+		kf_conn_send_frame(v, type, content, NULL, key, NULL);
+		return;
+	}
+	msg = json_object_new_object();
+	kf_json_set_str(msg, "op", "notice");
+	kf_json_set_str(msg, "kind", "v");
+	kf_json_set_str(msg, "key", key);
+	kf_json_set_str(msg, "type", type);
+	kf_json_set_str(msg, "content", content);
+	publish_notice('v', key, msg);
+	json_object_put(msg);
+}
+
+void kf_route_notice_agent(int64_t admin_id, const char *type, const char *content,
+			   const char *key)
+{
+	struct kf_conn *a = kf_route_agent(admin_id);
+	struct json_object *msg;
+	char id[24];
+
+	if (a) {
+		kf_conn_send_frame(a, type, content, NULL, key, NULL);
+		if (strcmp(type, "close") == 0)
+			kf_history_forget(a, key);
+		return;
+	}
+	snprintf(id, sizeof(id), "%lld", (long long)admin_id);
+	msg = json_object_new_object();
+	kf_json_set_str(msg, "op", "notice");
+	kf_json_set_str(msg, "kind", "a");
+	kf_json_set_int(msg, "admin", admin_id);
+	kf_json_set_str(msg, "key", key);
+	kf_json_set_str(msg, "type", type);
+	kf_json_set_str(msg, "content", content);
+	publish_notice('a', id, msg);
+	json_object_put(msg);
+}
+
+/* The local side(s) of a new binding. */
+static void bound_here(const struct kf_pair *p)
+{
+	struct kf_conn *v = kf_route_visitor(p->visitor);
+	struct kf_conn *a = kf_route_agent(p->agent);
+
+	if (v) {
+		v->admin_id = p->agent;
+		v->last_chat = time(NULL);
+		kf_conn_send_frame(v, "connect", kf_relay.msg_agent_joined, NULL, v->key, NULL);
+	}
+	if (a) {
+		kf_conn_send_frame(a, "connect", kf_relay.msg_new_visitor, NULL, p->visitor, p->ip);
+		/* a new agent sees what was said before it took over */
+		kf_history_start(a, p->visitor, 0, p->seq);
+	}
+}
+
+static void publish_bound(const char *node, const struct kf_pair *p)
+{
+	struct json_object *msg = json_object_new_object();
+	struct kf_buf b = KF_BUF_INIT;
+	redisReply *reply;
+
+	kf_json_set_str(msg, "op", "bound");
+	kf_json_set_str(msg, "key", p->visitor);
+	kf_json_set_int(msg, "agent", p->agent);
+	kf_json_set_str(msg, "ip", p->ip);
+	kf_json_set_int(msg, "seq", p->seq);
+	kf_json_append(&b, msg);
+	json_object_put(msg);
+	reply = kf_redis_cmd(kf_relay.redis, "PUBLISH %sn:%s %s", kf_relay.prefix, node, b.data);
+	if (reply)
+		freeReplyObject(reply);
+	kf_buf_release(&b);
+}
+
 void kf_route_bindings(const struct kf_pairs *pairs)
 {
-	time_t now = time(NULL);
-
 	for (size_t i = 0; i < pairs->n; i++) {
 		const struct kf_pair *p = &pairs->v[i];
-		struct kf_conn *v = kf_route_visitor(p->visitor);
-		struct kf_conn *a = kf_route_agent(p->agent);
+		const char *vn = p->visitor_node, *an = p->agent_node;
 
-		if (v) {
-			v->admin_id = p->agent;
-			v->last_chat = now;
-			kf_conn_send_frame(v, "connect", kf_relay.msg_agent_joined, NULL, v->key, NULL);
-		}
-		if (a)
-			kf_conn_send_frame(a, "connect", kf_relay.msg_new_visitor, NULL, p->visitor,
-					   p->ip);
-		if (!v || !a)
-			kf_debug("binding %.6s... -> %lld: one side is on another node", p->visitor,
-				 (long long)p->agent);
+		bound_here(p);
+		if (*vn && strcmp(vn, kf_relay.node) != 0)
+			publish_bound(vn, p);
+		if (*an && strcmp(an, kf_relay.node) != 0 && strcmp(an, vn) != 0)
+			publish_bound(an, p);
 	}
+}
+
+/* ---- chat ---- */
+
+struct pending_chat {
+	uint64_t conn_id;
+	enum kf_conn_kind kind;  /* the sender's */
+	char key[KF_KEY_LEN + 1];
+};
+
+static void chat_error(struct kf_conn *c, const char *key, long long status)
+{
+	switch (status) {
+	case -1:
+		if (c->kind == KF_CONN_VISITOR)
+			kf_conn_send_frame(c, "system", kf_relay.msg_no_agent, NULL, key, NULL);
+		else
+			kf_conn_send_frame(c, "error", "that visitor is waiting for an agent", NULL,
+					   key, NULL);
+		break;
+	case -3:
+		kf_conn_send_frame(c, "error", "'to' is not one of your visitors", NULL, key, NULL);
+		break;
+	case -4:
+		kf_conn_send_frame(c, "error", "no such conversation: it has ended", NULL, key, NULL);
+		break;
+	case -5:
+		kf_warn("chat refused: %ld messages already wait for MySQL ([Relay] BacklogMax)",
+			kf_relay.backlog_max);
+		kf_conn_send_frame(c, "error",
+				   "message not stored: too many messages wait for the database, "
+				   "try again later",
+				   NULL, key, NULL);
+		break;
+	default:
+		kf_conn_send_frame(c, "error", "message not stored: storage unavailable, try again",
+				   NULL, key, NULL);
+	}
+}
+
+static void send_ack(struct kf_conn *c, const char *key, int64_t seq)
+{
+	char buf[160], when[32];
+
+	kf_frame_time(time(NULL), when, sizeof(when));
+	snprintf(buf, sizeof(buf), "{\"type\":\"ack\",\"seq\":%lld,\"ws_key\":\"%s\",\"send_time\":\"%s\"}",
+		 (long long)seq, key, when);
+	kf_conn_send(c, buf, strlen(buf));
+}
+
+static void on_chat(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct pending_chat *pc = priv;
+	redisReply *reply = r;
+	struct kf_conn *c = kf_route_by_id(pc->conn_id);
+	int64_t seq, agent;
+	const char *frame, *tnode;
+	size_t frame_len;
+
+	(void)ac;
+	if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1) {
+		if (reply && reply->type == REDIS_REPLY_ERROR)
+			kf_err("redis chat script: %s", reply->str);
+		if (c)
+			chat_error(c, pc->key, 0);
+		goto out;
+	}
+	seq = kf_store_elem_int(reply, 0);
+	if (seq <= 0) {
+		if (c)
+			chat_error(c, pc->key, seq);
+		goto out;
+	}
+	frame = kf_store_elem_str(reply, 1);
+	frame_len = reply->element[1]->type == REDIS_REPLY_STRING ? reply->element[1]->len : 0;
+	tnode = kf_store_elem_str(reply, 2);
+	agent = kf_store_elem_int(reply, 3);
+	if (c) {
+		kf_history_own(c, pc->key, seq);
+		send_ack(c, pc->key, seq);
+	}
+	if (strcmp(tnode, kf_relay.node) == 0) {
+		struct kf_conn *to = pc->kind == KF_CONN_VISITOR ? kf_route_agent(agent)
+								 : kf_route_visitor(pc->key);
+
+		if (to)
+			kf_history_deliver(to, pc->key, seq, frame, frame_len);
+	}
+out:
+	free(pc);
 }
 
 void kf_route_chat(struct kf_conn *c, const char *content, size_t len, const char *to)
 {
-	time_t now = time(NULL);
+	const char *key = c->kind == KF_CONN_VISITOR ? c->key : (to && *to ? to : c->def_to);
+	struct pending_chat *pc;
+	char from[24], hmax[24], bmax[24], when[32];
+	const char *argv[13];
+	size_t lens[13];
 
-	if (c->kind == KF_CONN_VISITOR) {
-		struct kf_conn *a;
-
-		if (!c->admin_id) {
-			kf_conn_send_frame(c, "system", kf_relay.msg_no_agent, NULL, c->key, NULL);
-			return;
-		}
-		a = kf_route_agent(c->admin_id);
-		if (!a) {
-			kf_conn_send_frame(c, "system", kf_relay.msg_agent_away, NULL, c->key, NULL);
-			return;
-		}
-		c->last_chat = now;
-		kf_conn_send_chat(a, content, len, c->key, c->key);
+	if (!*key) {
+		kf_conn_send_frame(c, "error", "invalid chat: missing field 'to'", NULL, NULL, NULL);
 		return;
 	}
-	{
-		const char *key = to && *to ? to : c->def_to;
-		struct kf_conn *v;
+	if (c->kind == KF_CONN_VISITOR && !c->admin_id) {
+		kf_conn_send_frame(c, "system", kf_relay.msg_no_agent, NULL, c->key, NULL);
+		return;
+	}
+	snprintf(from, sizeof(from), "%lld", (long long)c->admin_id);
+	snprintf(hmax, sizeof(hmax), "%ld", kf_relay.history_max);
+	snprintf(bmax, sizeof(bmax), "%ld", kf_relay.backlog_max);
+	kf_frame_time(time(NULL), when, sizeof(when));
+	argv[0] = "EVAL";
+	argv[1] = kf_store_chat_lua;
+	argv[2] = "0";
+	argv[3] = kf_relay.prefix;
+	argv[4] = "0";
+	argv[5] = key;
+	argv[6] = c->kind == KF_CONN_VISITOR ? "v" : "a";
+	argv[7] = c->kind == KF_CONN_VISITOR ? c->key : from;
+	argv[8] = content;
+	argv[9] = kf_relay.node;
+	argv[10] = hmax;
+	argv[11] = bmax;
+	argv[12] = when;
+	for (int i = 0; i < 13; i++)
+		lens[i] = strlen(argv[i]);
+	lens[8] = len;
+	pc = kf_xcalloc(1, sizeof(*pc));
+	pc->conn_id = c->id;
+	pc->kind = c->kind;
+	snprintf(pc->key, sizeof(pc->key), "%s", key);
+	if (!kf_bus_cmdargv(on_chat, pc, 13, argv, lens)) {
+		chat_error(c, key, 0);
+		free(pc);
+		return;
+	}
+	if (c->kind == KF_CONN_VISITOR)
+		c->last_chat = time(NULL);
+	else {
+		struct kf_conn *v = kf_route_visitor(key);
 
-		if (!*key) {
-			kf_conn_send_frame(c, "error", "invalid chat: missing field 'to'", NULL, NULL,
-					   NULL);
-			return;
-		}
-		v = kf_route_visitor(key);
-		if (!v || v->admin_id != c->admin_id) {
-			kf_conn_send_frame(c, "error", "'to' is not one of your visitors", NULL, key,
-					   NULL);
-			return;
-		}
-		v->last_chat = now;
-		kf_conn_send_chat(v, content, len, "agent", key);
+		if (v)
+			v->last_chat = time(NULL);
 	}
 }
 
-/* ---- the control channel ---- */
+void kf_route_ack(struct kf_conn *c, int64_t seq, const char *key)
+{
+	char s[24];
+	const char *argv[7];
+	size_t lens[7];
+
+	if (c->kind == KF_CONN_VISITOR)
+		key = c->key;
+	else if (!key || !*key)
+		key = c->def_to;
+	if (!*key)
+		return;
+	snprintf(s, sizeof(s), "%lld", (long long)seq);
+	argv[0] = "EVAL";
+	argv[1] = kf_store_ack_lua;
+	argv[2] = "0";
+	argv[3] = kf_relay.prefix;
+	argv[4] = key;
+	argv[5] = c->kind == KF_CONN_VISITOR ? "ack_v" : "ack_a";
+	argv[6] = s;
+	for (int i = 0; i < 7; i++)
+		lens[i] = strlen(argv[i]);
+	kf_bus_cmdargv(NULL, NULL, 7, argv, lens); /* best effort: acks only save replays */
+}
+
+/* ---- messages from other nodes and from kefu-api ---- */
 
 static void agent_closed(struct json_object *msg)
 {
@@ -152,101 +376,82 @@ static void agent_closed(struct json_object *msg)
 	}
 }
 
-static void on_ctl(redisAsyncContext *ac, void *r, void *priv)
+static int64_t get_int(struct json_object *o, const char *name)
 {
-	redisReply *reply = r;
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, name, &v) ? json_object_get_int64(v) : 0;
+}
+
+static void on_node_message(struct json_object *msg, const char *op)
+{
+	const char *key = kf_json_get_str(msg, "key", NULL);
+	const char *kind = kf_json_get_str(msg, "kind", NULL);
+
+	if (!key || !kf_key_valid(key, strlen(key)))
+		return;
+	if (strcmp(op, "chat") == 0) {
+		size_t len = 0;
+		const char *frame = kf_json_get_str(msg, "frame", &len);
+		struct kf_conn *to = kind && *kind == 'a' ? kf_route_agent(get_int(msg, "to"))
+							  : kf_route_visitor(key);
+
+		if (frame && to)
+			kf_history_deliver(to, key, get_int(msg, "seq"), frame, len);
+	} else if (strcmp(op, "bound") == 0) {
+		const char *ip = kf_json_get_str(msg, "ip", NULL);
+		struct kf_pair p;
+
+		memset(&p, 0, sizeof(p));
+		snprintf(p.visitor, sizeof(p.visitor), "%s", key);
+		p.agent = get_int(msg, "agent");
+		snprintf(p.ip, sizeof(p.ip), "%s", ip ? ip : "");
+		p.seq = get_int(msg, "seq");
+		bound_here(&p);
+	} else if (strcmp(op, "replaced") == 0) {
+		struct kf_conn *v = kf_route_visitor(key);
+
+		if (v) { /* it reconnected to another node */
+			kf_route_remove(v);
+			v->ended = true;
+			kf_conn_close(v, 4001, "replaced by a newer connection");
+		}
+	} else if (strcmp(op, "notice") == 0) {
+		const char *type = kf_json_get_str(msg, "type", NULL);
+		const char *content = kf_json_get_str(msg, "content", NULL);
+		struct kf_conn *to = kind && *kind == 'a' ? kf_route_agent(get_int(msg, "admin"))
+							  : kf_route_visitor(key);
+
+		if (!to || !type)
+			return;
+		kf_conn_send_frame(to, type, content, NULL, key, NULL);
+		if (to->kind == KF_CONN_VISITOR && strcmp(type, "system") == 0 &&
+		    content && strcmp(content, kf_relay.msg_no_agent) == 0)
+			to->admin_id = 0; /* back in the queue */
+		if (to->kind == KF_CONN_AGENT && strcmp(type, "close") == 0)
+			kf_history_forget(to, key);
+		if (to->kind == KF_CONN_VISITOR && strcmp(type, "close") == 0) {
+			to->ended = true;
+			kf_conn_close(to, LWS_CLOSE_STATUS_NORMAL, "chat ended");
+		}
+	}
+}
+
+void kf_route_message(const char *channel, const char *text, size_t len)
+{
 	struct json_object *msg;
 	const char *why, *op;
 
-	(void)ac;
-	(void)priv;
-	if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
-	    reply->element[0]->type != REDIS_REPLY_STRING ||
-	    strcmp(reply->element[0]->str, "message") != 0 ||
-	    reply->element[2]->type != REDIS_REPLY_STRING)
-		return;
-	msg = kf_json_parse(reply->element[2]->str, reply->element[2]->len, 0, &why);
-	if (!msg) {
-		kf_warn("control channel: unreadable message: %s", why ? why : "null");
+	msg = kf_json_parse(text, len, 0, &why);
+	if (!msg || !json_object_is_type(msg, json_type_object)) {
+		kf_warn("channel %s: unreadable message: %s", channel, why ? why : "not an object");
+		json_object_put(msg);
 		return;
 	}
 	op = kf_json_get_str(msg, "op", NULL);
 	if (op && strcmp(op, "agent_closed") == 0)
 		agent_closed(msg);
+	else if (op)
+		on_node_message(msg, op);
 	json_object_put(msg);
-}
-
-static void schedule_resubscribe(void);
-
-static void on_sub_connect(const redisAsyncContext *ac, int status)
-{
-	if (status != REDIS_OK) {
-		kf_warn("control channel: unable to connect to redis: %s", ac->errstr);
-		kf_relay.sub = NULL; /* hiredis frees the context */
-		schedule_resubscribe();
-		return;
-	}
-	kf_relay.sub_backoff_ms = 0;
-	kf_info("control channel: subscribed");
-}
-
-static void on_sub_disconnect(const redisAsyncContext *ac, int status)
-{
-	(void)ac;
-	kf_relay.sub = NULL;
-	if (status != REDIS_OK)
-		kf_warn("control channel: lost redis, reconnecting");
-	schedule_resubscribe();
-}
-
-static void resubscribe_cb(uv_timer_t *t)
-{
-	(void)t;
-	kf_route_subscribe();
-}
-
-static void schedule_resubscribe(void)
-{
-	if (!kf_relay.sub_wanted)
-		return;
-	kf_relay.sub_backoff_ms = kf_relay.sub_backoff_ms ? kf_relay.sub_backoff_ms * 2
-							  : SUB_BACKOFF_MIN_MS;
-	if (kf_relay.sub_backoff_ms > SUB_BACKOFF_MAX_MS)
-		kf_relay.sub_backoff_ms = SUB_BACKOFF_MAX_MS;
-	uv_timer_start(&kf_relay.sub_retry, resubscribe_cb, (uint64_t)kf_relay.sub_backoff_ms, 0);
-}
-
-void kf_route_subscribe(void)
-{
-	const struct kf_config *cfg = kf_relay.cfg;
-	redisAsyncContext *ac;
-	const char *pw = kf_config_str(cfg, "Redis", "Password");
-
-	kf_relay.sub_wanted = true;
-	if (kf_relay.sub)
-		return;
-	ac = redisAsyncConnect(kf_config_str(cfg, "Redis", "Host"),
-			       (int)kf_config_int(cfg, "Redis", "Port"));
-	if (!ac || ac->err) {
-		kf_warn("control channel: %s", ac ? ac->errstr : "out of memory");
-		if (ac)
-			redisAsyncFree(ac);
-		schedule_resubscribe();
-		return;
-	}
-	redisLibuvAttach(ac, kf_relay.loop);
-	redisAsyncSetConnectCallback(ac, on_sub_connect);
-	redisAsyncSetDisconnectCallback(ac, on_sub_disconnect);
-	if (*pw)
-		redisAsyncCommand(ac, NULL, NULL, "AUTH %s", pw);
-	redisAsyncCommand(ac, on_ctl, NULL, "SUBSCRIBE %sctl", kf_relay.prefix);
-	kf_relay.sub = ac;
-}
-
-void kf_route_unsubscribe(void)
-{
-	kf_relay.sub_wanted = false;
-	uv_timer_stop(&kf_relay.sub_retry);
-	if (kf_relay.sub)
-		redisAsyncDisconnect(kf_relay.sub);
 }

@@ -27,6 +27,11 @@ struct pending {
 	int64_t gen;
 	char ip[KF_NET_ADDR_MAX];
 	bool resumed;
+	int64_t seq;          /* visitor: the conversation's last seq */
+	int64_t ack;          /* visitor: what it acknowledged */
+	int64_t last_seq;     /* visitor: ?last_seq=N, or -1 */
+	char last_seqs[512];  /* agent: ?last_seq=KEY:N,KEY:N */
+	char old_node[KF_NODE_MAX];
 	struct kf_pairs bound;
 	struct kf_pairs assigned;
 };
@@ -60,6 +65,20 @@ static const char *query_key(struct lws *wsi, char *buf, int size, size_t *len)
 
 	*len = v ? strlen(v) : 0;
 	return v;
+}
+
+/* ?last_seq=N for visitors (-1 when absent or malformed). */
+static int64_t query_last_seq(struct lws *wsi)
+{
+	char buf[64];
+	const char *v = lws_get_urlarg_by_name(wsi, "last_seq=", buf, sizeof(buf));
+	char *end;
+	long long n;
+
+	if (!v || !*v)
+		return -1;
+	n = strtoll(v, &end, 10);
+	return *end || n < 0 ? -1 : n;
 }
 
 static int refuse_store(struct lws *wsi, int rc)
@@ -112,6 +131,10 @@ static int confirm_visitor(struct lws *wsi, struct pending *p, bool seed)
 	p->gen = r.gen;
 	p->admin_id = r.agent;
 	p->resumed = r.resumed;
+	p->seq = r.seq;
+	p->ack = r.ack;
+	p->last_seq = query_last_seq(wsi);
+	memcpy(p->old_node, r.old_node, sizeof(p->old_node));
 	p->assigned = r.assigned;
 	if (r.ip[0]) /* the address the key was issued to */
 		memcpy(p->ip, r.ip, sizeof(p->ip));
@@ -126,6 +149,7 @@ static int confirm_agent(struct lws *wsi, struct pending *p, bool seed)
 	int rc;
 
 	p->kind = KF_CONN_AGENT;
+	lws_get_urlarg_by_name(wsi, "last_seq=", p->last_seqs, sizeof(p->last_seqs));
 	if (seed) {
 		/* the seed's GET /admin/ws/link: the session says who; the key picks a visitor */
 		char cookie[1024] = "", auth[256] = "";
@@ -202,6 +226,27 @@ static bool in_pairs(const struct kf_pairs *pairs, const char *key)
 	return false;
 }
 
+/* The agent's ?last_seq=KEY:N,KEY:N entry for key, or -1. */
+static int64_t agent_last_seq(const char *list, const char *key)
+{
+	const char *p = strstr(list, key);
+
+	if (!p || p[KF_KEY_LEN] != ':')
+		return -1;
+	return strtoll(p + KF_KEY_LEN + 1, NULL, 10);
+}
+
+static void tell_replaced(const char *node, const char *key)
+{
+	char msg[128];
+	redisReply *reply;
+
+	snprintf(msg, sizeof(msg), "{\"op\":\"replaced\",\"key\":\"%s\"}", key);
+	reply = kf_redis_cmd(kf_relay.redis, "PUBLISH %sn:%s %s", kf_relay.prefix, node, msg);
+	if (reply)
+		freeReplyObject(reply);
+}
+
 void kf_session_established(struct lws *wsi, struct kf_conn *c)
 {
 	struct pending *p = lws_get_opaque_user_data(wsi);
@@ -229,19 +274,21 @@ void kf_session_established(struct lws *wsi, struct kf_conn *c)
 	if (c->kind == KF_CONN_VISITOR) {
 		kf_info("visitor %.6s... from %s connected (%s)", c->key, c->ip,
 			p->resumed ? "resumed" : c->admin_id ? "bound" : "waiting");
+		if (p->old_node[0] && strcmp(p->old_node, kf_relay.node) != 0)
+			tell_replaced(p->old_node, c->key);
 		if (!c->admin_id && !in_pairs(&p->assigned, c->key))
 			kf_conn_send_frame(c, "system", kf_relay.msg_no_agent, NULL, c->key, NULL);
+		kf_history_start(c, c->key, p->last_seq >= 0 ? p->last_seq : p->ack, p->seq);
 	} else {
 		kf_info("agent %lld from %s connected with %zu visitors", (long long)c->admin_id,
 			c->ip, p->bound.n);
 		for (size_t i = 0; i < p->bound.n; i++) {
-			struct kf_conn *v = kf_route_visitor(p->bound.v[i].visitor);
+			const struct kf_pair *b = &p->bound.v[i];
+			int64_t from = agent_last_seq(p->last_seqs, b->visitor);
 
-			kf_conn_send_frame(c, "connect", kf_relay.msg_new_visitor, NULL,
-					   p->bound.v[i].visitor, p->bound.v[i].ip);
-			if (v)
-				kf_conn_send_frame(v, "system", kf_relay.msg_agent_back, NULL, v->key,
-						   NULL);
+			kf_conn_send_frame(c, "connect", kf_relay.msg_new_visitor, NULL, b->visitor, b->ip);
+			kf_history_start(c, b->visitor, from > b->ack ? from : b->ack, b->seq);
+			kf_route_notice_visitor(b->visitor, "system", kf_relay.msg_agent_back);
 		}
 	}
 	kf_route_bindings(&p->assigned);
@@ -249,12 +296,11 @@ void kf_session_established(struct lws *wsi, struct kf_conn *c)
 }
 
 /* A visitor's conversation is over in the store: tell its agent. */
-static void visitor_gone(const char *key, int64_t gen)
+static void visitor_gone(const char *key, int64_t gen, const char *reason)
 {
-	struct kf_pairs assigned = { 0 };
-	int64_t agent = 0;
-	int rc = kf_store_visitor_leave(kf_relay.redis, kf_relay.prefix, key, gen, kf_relay.cap,
-					&agent, &assigned);
+	struct kf_leave out;
+	int rc = kf_store_visitor_leave(kf_relay.redis, kf_relay.prefix, key, gen, reason,
+					kf_relay.cap, &out);
 
 	if (rc == KF_ERR_STORE) {
 		kf_err("visitor %.6s...: unable to record the end of the chat", key);
@@ -262,56 +308,47 @@ static void visitor_gone(const char *key, int64_t gen)
 	}
 	if (rc != 0)
 		return; /* a newer connection owns it */
-	if (agent) {
-		struct kf_conn *a = kf_route_agent(agent);
-
-		if (a)
-			kf_conn_send_frame(a, "close", kf_relay.msg_chat_ended, NULL, key, NULL);
-	}
-	kf_route_bindings(&assigned);
-	kf_pairs_release(&assigned);
+	if (out.agent)
+		kf_route_notice_agent(out.agent, "close", kf_relay.msg_chat_ended, key);
+	kf_route_bindings(&out.assigned);
+	kf_pairs_release(&out.assigned);
 }
 
 static void agent_gone(int64_t admin_id, int64_t gen)
 {
-	struct kf_keys visitors = { 0 };
-	int rc = kf_store_agent_drop(kf_relay.redis, kf_relay.prefix, admin_id, gen, &visitors);
+	struct kf_pairs visitors = { 0 };
+	int rc = kf_store_agent_drop(kf_relay.redis, kf_relay.prefix, admin_id, gen,
+				     kf_relay.agent_grace, time(NULL), &visitors);
 
 	if (rc != 0) {
 		if (rc == KF_ERR_STORE)
 			kf_err("agent %lld: unable to record the dropped connection", (long long)admin_id);
 		return;
 	}
-	for (size_t i = 0; i < visitors.n; i++) {
-		struct kf_conn *v = kf_route_visitor(visitors.v[i]);
-
-		if (v)
-			kf_conn_send_frame(v, "system", kf_relay.msg_agent_away, NULL, v->key, NULL);
-	}
-	kf_keys_release(&visitors);
-	kf_grace_add(KF_CONN_AGENT, "", admin_id, gen, kf_relay.agent_grace);
+	for (size_t i = 0; i < visitors.n; i++)
+		kf_route_notice_visitor(visitors.v[i].visitor, "system", kf_relay.msg_agent_away);
+	kf_pairs_release(&visitors);
 }
 
 void kf_session_closed(struct kf_conn *c)
 {
 	kf_route_remove(c);
+	kf_history_release(c);
 	if (c->ended)
 		return;
 	c->ended = true;
 	if (c->kind == KF_CONN_VISITOR) {
-		int64_t agent = 0;
+		struct kf_leave out;
 
 		if (c->leaving || kf_relay.visitor_grace == 0) {
 			kf_info("visitor %.6s... left", c->key);
-			visitor_gone(c->key, c->gen);
+			visitor_gone(c->key, c->gen, c->leaving ? "left" : "dropped");
 			return;
 		}
 		if (kf_store_visitor_grace(kf_relay.redis, kf_relay.prefix, c->key, c->gen,
-					   kf_relay.visitor_grace, time(NULL), &agent) == 0) {
+					   kf_relay.visitor_grace, time(NULL), &out) == 0)
 			kf_info("visitor %.6s... dropped; waiting %lds for it", c->key,
 				kf_relay.visitor_grace);
-			kf_grace_add(KF_CONN_VISITOR, c->key, 0, c->gen, kf_relay.visitor_grace);
-		}
 		return;
 	}
 	kf_info("agent %lld disconnected; waiting %lds for it", (long long)c->admin_id,
@@ -327,7 +364,7 @@ void kf_session_abandoned(struct lws *wsi)
 		return;
 	lws_set_opaque_user_data(wsi, NULL);
 	if (p->kind == KF_CONN_VISITOR)
-		visitor_gone(p->key, p->gen);
+		visitor_gone(p->key, p->gen, "dropped");
 	else
 		agent_gone(p->admin_id, p->gen);
 	pending_free(p);
@@ -338,38 +375,33 @@ void kf_session_end_visitor(struct kf_conn *c)
 	c->ended = true;
 	kf_conn_send_frame(c, "close", kf_relay.msg_chat_ended, NULL, c->key, NULL);
 	kf_conn_close(c, LWS_CLOSE_STATUS_NORMAL, "chat ended");
-	visitor_gone(c->key, c->gen);
+	visitor_gone(c->key, c->gen, "idle");
 }
 
-void kf_session_grace_over(const struct kf_grace *g)
+void kf_session_grace_over(const struct kf_item *g)
 {
-	if (g->kind == KF_CONN_VISITOR) {
-		kf_info("visitor %.6s... did not come back", g->key);
-		visitor_gone(g->key, g->gen);
+	struct kf_pairs requeued = { 0 }, assigned = { 0 };
+	int rc;
+
+	if (g->kind == 'v') {
+		kf_info("visitor %.6s... did not come back", g->id);
+		visitor_gone(g->id, g->gen, "gone");
 		return;
 	}
-	{
-		struct kf_keys requeued = { 0 };
-		struct kf_pairs assigned = { 0 };
-		int rc = kf_store_agent_expire(kf_relay.redis, kf_relay.prefix, g->admin_id, g->gen,
-					       kf_relay.cap, &requeued, &assigned);
+	rc = kf_store_agent_expire(kf_relay.redis, kf_relay.prefix, strtoll(g->id, NULL, 10),
+				   g->gen, kf_relay.cap, &requeued, &assigned);
+	if (rc != 0)
+		return;
+	kf_info("agent %s did not come back; %zu visitors back in the queue", g->id, requeued.n);
+	for (size_t i = 0; i < requeued.n; i++) {
+		struct kf_conn *v = kf_route_visitor(requeued.v[i].visitor);
 
-		if (rc != 0)
-			return;
-		kf_info("agent %lld did not come back; %zu visitors back in the queue",
-			(long long)g->admin_id, requeued.n);
-		for (size_t i = 0; i < requeued.n; i++) {
-			struct kf_conn *v = kf_route_visitor(requeued.v[i]);
-
-			if (v) {
-				v->admin_id = 0;
-				if (!in_pairs(&assigned, v->key))
-					kf_conn_send_frame(v, "system", kf_relay.msg_no_agent, NULL,
-							   v->key, NULL);
-			}
-		}
-		kf_route_bindings(&assigned);
-		kf_keys_release(&requeued);
-		kf_pairs_release(&assigned);
+		if (v)
+			v->admin_id = 0;
+		if (!in_pairs(&assigned, requeued.v[i].visitor))
+			kf_route_notice_visitor(requeued.v[i].visitor, "system", kf_relay.msg_no_agent);
 	}
+	kf_route_bindings(&assigned);
+	kf_pairs_release(&requeued);
+	kf_pairs_release(&assigned);
 }

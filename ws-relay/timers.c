@@ -1,7 +1,10 @@
 /*
  * timers.c - once a second: close clients that stopped pinging
  * ([Websocket] PingLastTimeSec), end conversations with no chat for
- * ChatLastTimeSec, and settle reconnect grace periods that ran out.
+ * ChatLastTimeSec, settle grace periods that ran out (any node settles
+ * any grace period: they live in Redis, PREFIX graces), and every
+ * [Relay] HeartbeatSec renew this node's heartbeat and put the clients of
+ * dead nodes into grace.
  */
 #include "kf_compat.h"
 
@@ -9,25 +12,12 @@
 #include <time.h>
 
 #include "kf_log.h"
-#include "kf_mem.h"
 #include "relay.h"
 
 /* Close code for a client that went silent: it may reconnect. */
 #define CLOSE_PING_TIMEOUT 4000
-
-void kf_grace_add(enum kf_conn_kind kind, const char *key, int64_t admin_id, int64_t gen,
-		  long seconds)
-{
-	struct kf_grace *g = kf_xcalloc(1, sizeof(*g));
-
-	g->kind = kind;
-	snprintf(g->key, sizeof(g->key), "%s", key);
-	g->admin_id = admin_id;
-	g->gen = gen;
-	g->deadline = time(NULL) + seconds;
-	g->next = kf_relay.graces;
-	kf_relay.graces = g;
-}
+/* Grace periods settled per tick. */
+#define GRACES_PER_TICK 100
 
 static void check_conn(struct kf_conn *c, time_t now)
 {
@@ -48,19 +38,26 @@ static void check_conn(struct kf_conn *c, time_t now)
 
 static void settle_graces(time_t now)
 {
-	struct kf_grace **pp = &kf_relay.graces;
+	struct kf_items due = { 0 };
 
-	while (*pp) {
-		struct kf_grace *g = *pp;
+	if (kf_store_graces_due(kf_relay.redis, kf_relay.prefix, now, GRACES_PER_TICK, &due) != 0)
+		return;
+	for (size_t i = 0; i < due.n; i++)
+		kf_session_grace_over(&due.v[i]);
+	kf_items_release(&due);
+}
 
-		if (g->deadline > now) {
-			pp = &g->next;
-			continue;
-		}
-		*pp = g->next;
-		kf_session_grace_over(g);
-		free(g);
-	}
+static void sweep_dead_nodes(time_t now)
+{
+	struct kf_items moved = { 0 };
+
+	if (kf_store_sweep(kf_relay.redis, kf_relay.prefix, kf_relay.visitor_grace,
+			   kf_relay.agent_grace, now, &moved) != 0)
+		return;
+	if (moved.n)
+		kf_warn("a relay node stopped answering: %zu of its clients wait to reconnect",
+			moved.n);
+	kf_items_release(&moved);
 }
 
 static void tick(uv_timer_t *t)
@@ -73,7 +70,15 @@ static void tick(uv_timer_t *t)
 		check_conn(c, now);
 	HASH_ITER(hh, kf_relay.agents, c, tmp)
 		check_conn(c, now);
+	if (kf_relay.draining)
+		return;
 	settle_graces(now);
+	if (now - kf_relay.last_heartbeat >= kf_relay.heartbeat_sec)
+		kf_bus_heartbeat();
+	if (now - kf_relay.last_sweep >= kf_relay.heartbeat_sec) {
+		kf_relay.last_sweep = now;
+		sweep_dead_nodes(now);
+	}
 }
 
 void kf_timers_start(void)
@@ -84,10 +89,4 @@ void kf_timers_start(void)
 void kf_timers_stop(void)
 {
 	uv_timer_stop(&kf_relay.tick);
-	while (kf_relay.graces) {
-		struct kf_grace *g = kf_relay.graces;
-
-		kf_relay.graces = g->next;
-		free(g);
-	}
 }

@@ -1,0 +1,202 @@
+/*
+ * bus.c - the relay's asynchronous Redis connections on the event loop:
+ * "cmd" for chat scripts, history reads and acks, "sub" subscribed to the
+ * control channel (PREFIX ctl) and this node's channel (PREFIX n:NODE).
+ * Each reconnects on its own with a backoff of 100 ms doubling to 5 s, so
+ * a Redis restart costs a few failed messages (their senders get an error
+ * frame) and never a crash or a busy loop.
+ */
+#include "kf_compat.h"
+
+#include <hiredis/adapters/libuv.h>
+
+#include "kf_config.h"
+#include "kf_log.h"
+#include "relay.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+
+static void connect_cmd(void);
+static void connect_sub(void);
+
+static void retry_cmd(uv_timer_t *t)
+{
+	(void)t;
+	connect_cmd();
+}
+
+static void retry_sub(uv_timer_t *t)
+{
+	(void)t;
+	connect_sub();
+}
+
+static void schedule(uv_timer_t *timer, int *backoff, uv_timer_cb cb)
+{
+	if (!kf_relay.bus_wanted)
+		return;
+	*backoff = *backoff ? *backoff * 2 : BACKOFF_MIN_MS;
+	if (*backoff > BACKOFF_MAX_MS)
+		*backoff = BACKOFF_MAX_MS;
+	uv_timer_start(timer, cb, (uint64_t)*backoff, 0);
+}
+
+/* A new async context with AUTH (and SELECT for commands) queued. */
+static redisAsyncContext *open_ctx(bool select_db)
+{
+	const struct kf_config *cfg = kf_relay.cfg;
+	const char *pw = kf_config_str(cfg, "Redis", "Password");
+	redisAsyncContext *ac = redisAsyncConnect(kf_config_str(cfg, "Redis", "Host"),
+						  (int)kf_config_int(cfg, "Redis", "Port"));
+
+	if (!ac || ac->err) {
+		kf_warn("redis: %s", ac ? ac->errstr : "out of memory");
+		if (ac)
+			redisAsyncFree(ac);
+		return NULL;
+	}
+	redisLibuvAttach(ac, kf_relay.loop);
+	if (*pw)
+		redisAsyncCommand(ac, NULL, NULL, "AUTH %s", pw);
+	if (select_db && kf_config_int(cfg, "Redis", "Db"))
+		redisAsyncCommand(ac, NULL, NULL, "SELECT %d", (int)kf_config_int(cfg, "Redis", "Db"));
+	return ac;
+}
+
+static void on_cmd_connect(const redisAsyncContext *ac, int status)
+{
+	if (status != REDIS_OK) {
+		if (!kf_relay.cmd_backoff_ms)
+			kf_warn("redis (commands): unable to connect: %s", ac->errstr);
+		kf_relay.cmd = NULL; /* hiredis frees it */
+		schedule(&kf_relay.cmd_retry, &kf_relay.cmd_backoff_ms, retry_cmd);
+		return;
+	}
+	if (kf_relay.cmd_backoff_ms)
+		kf_info("redis (commands): connected again");
+	kf_relay.cmd_backoff_ms = 0;
+	kf_bus_heartbeat();
+}
+
+static void on_cmd_disconnect(const redisAsyncContext *ac, int status)
+{
+	(void)ac;
+	kf_relay.cmd = NULL;
+	if (status != REDIS_OK)
+		kf_warn("redis (commands): connection lost, reconnecting");
+	schedule(&kf_relay.cmd_retry, &kf_relay.cmd_backoff_ms, retry_cmd);
+}
+
+static void connect_cmd(void)
+{
+	redisAsyncContext *ac;
+
+	if (kf_relay.cmd || !kf_relay.bus_wanted)
+		return;
+	ac = open_ctx(true);
+	if (!ac) {
+		schedule(&kf_relay.cmd_retry, &kf_relay.cmd_backoff_ms, retry_cmd);
+		return;
+	}
+	redisAsyncSetConnectCallback(ac, on_cmd_connect);
+	redisAsyncSetDisconnectCallback(ac, on_cmd_disconnect);
+	kf_relay.cmd = ac;
+}
+
+static void on_message(redisAsyncContext *ac, void *r, void *priv)
+{
+	redisReply *reply = r;
+
+	(void)ac;
+	(void)priv;
+	if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
+	    reply->element[0]->type != REDIS_REPLY_STRING ||
+	    reply->element[1]->type != REDIS_REPLY_STRING ||
+	    reply->element[2]->type != REDIS_REPLY_STRING)
+		return;
+	if (strcmp(reply->element[0]->str, "message") != 0)
+		return;
+	kf_route_message(reply->element[1]->str, reply->element[2]->str, reply->element[2]->len);
+}
+
+static void on_sub_connect(const redisAsyncContext *ac, int status)
+{
+	if (status != REDIS_OK) {
+		if (!kf_relay.sub_backoff_ms)
+			kf_warn("redis (pub/sub): unable to connect: %s", ac->errstr);
+		kf_relay.sub = NULL;
+		schedule(&kf_relay.sub_retry, &kf_relay.sub_backoff_ms, retry_sub);
+		return;
+	}
+	if (kf_relay.sub_backoff_ms)
+		kf_info("redis (pub/sub): subscribed again");
+	else
+		kf_info("redis (pub/sub): subscribed to %sctl and %sn:%s", kf_relay.prefix,
+			kf_relay.prefix, kf_relay.node);
+	kf_relay.sub_backoff_ms = 0;
+}
+
+static void on_sub_disconnect(const redisAsyncContext *ac, int status)
+{
+	(void)ac;
+	kf_relay.sub = NULL;
+	if (status != REDIS_OK)
+		kf_warn("redis (pub/sub): connection lost, resubscribing");
+	schedule(&kf_relay.sub_retry, &kf_relay.sub_backoff_ms, retry_sub);
+}
+
+static void connect_sub(void)
+{
+	redisAsyncContext *ac;
+
+	if (kf_relay.sub || !kf_relay.bus_wanted)
+		return;
+	ac = open_ctx(false);
+	if (!ac) {
+		schedule(&kf_relay.sub_retry, &kf_relay.sub_backoff_ms, retry_sub);
+		return;
+	}
+	redisAsyncSetConnectCallback(ac, on_sub_connect);
+	redisAsyncSetDisconnectCallback(ac, on_sub_disconnect);
+	redisAsyncCommand(ac, on_message, NULL, "SUBSCRIBE %sctl %sn:%s", kf_relay.prefix,
+			  kf_relay.prefix, kf_relay.node);
+	kf_relay.sub = ac;
+}
+
+void kf_bus_start(void)
+{
+	kf_relay.bus_wanted = true;
+	connect_cmd();
+	connect_sub();
+}
+
+void kf_bus_stop(void)
+{
+	kf_relay.bus_wanted = false;
+	uv_timer_stop(&kf_relay.cmd_retry);
+	uv_timer_stop(&kf_relay.sub_retry);
+	if (kf_relay.cmd)
+		redisAsyncDisconnect(kf_relay.cmd);
+	if (kf_relay.sub)
+		redisAsyncDisconnect(kf_relay.sub);
+}
+
+bool kf_bus_cmdargv(redisCallbackFn *fn, void *priv, int argc, const char **argv,
+		    const size_t *argvlen)
+{
+	if (!kf_relay.cmd)
+		return false;
+	return redisAsyncCommandArgv(kf_relay.cmd, fn, priv, argc, argv, argvlen) == REDIS_OK;
+}
+
+void kf_bus_heartbeat(void)
+{
+	if (!kf_relay.cmd)
+		return;
+	redisAsyncCommand(kf_relay.cmd, NULL, NULL, "SET %snode:%s %lld EX %ld", kf_relay.prefix,
+			  kf_relay.node, (long long)time(NULL), kf_relay.node_ttl);
+	redisAsyncCommand(kf_relay.cmd, NULL, NULL, "SADD %snodes %s", kf_relay.prefix,
+			  kf_relay.node);
+	kf_relay.last_heartbeat = time(NULL);
+}

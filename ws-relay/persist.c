@@ -1,0 +1,375 @@
+/*
+ * persist.c - the MySQL writer: a thread of its own (the event loop never
+ * waits on MySQL) that takes batches from the Redis stream PREFIX wq with
+ * the consumer group "writers" (one consumer per node), writes them in one
+ * transaction, then acknowledges and deletes them.
+ *
+ * Nothing is lost and nothing is written twice: an entry leaves Redis only
+ * after its transaction committed; message rows are unique on
+ * (conversation_id, seq) and inserted with INSERT IGNORE, so a batch that
+ * is written again after a crash changes nothing.  While MySQL is down the
+ * batch is retried with a backoff and the stream grows (bounded by [Relay]
+ * BacklogMax, enforced where messages are added); entries a dead node had
+ * taken are claimed by the others after a minute.
+ */
+#include "kf_compat.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include <uthash.h>
+
+#include "kf_config.h"
+#include "kf_db.h"
+#include "kf_err.h"
+#include "kf_log.h"
+#include "kf_mem.h"
+#include "kf_redis.h"
+#include "kf_store.h"
+#include "relay.h"
+
+#define GROUP "writers"
+#define BLOCK_MS "500"
+#define CLAIM_IDLE_MS "60000"
+#define CLAIM_EVERY_SEC 10
+#define CACHE_MAX 10000
+#define BACKOFF_MAX_MS 5000
+
+struct conv_id {
+	char key[KF_KEY_LEN + 1];
+	int64_t id;
+	UT_hash_handle hh;
+};
+
+struct kf_persist {
+	pthread_t thread;
+	atomic_bool stop;
+	struct kf_redis *redis;
+	struct kf_db *db;
+	char *stream;
+	char *node;
+	char batch[24];
+	struct conv_id *cache;
+	size_t ncache;
+};
+
+/* One entry of the stream: its id and its fields. */
+struct entry {
+	const char *id;
+	const redisReply *fields;
+};
+
+static const char *field(const struct entry *e, const char *name, size_t *len)
+{
+	const redisReply *f = e->fields;
+
+	for (size_t i = 0; f && f->type == REDIS_REPLY_ARRAY && i + 1 < f->elements; i += 2) {
+		if (f->element[i]->type == REDIS_REPLY_STRING && strcmp(f->element[i]->str, name) == 0 &&
+		    f->element[i + 1]->type == REDIS_REPLY_STRING) {
+			if (len)
+				*len = f->element[i + 1]->len;
+			return f->element[i + 1]->str;
+		}
+	}
+	if (len)
+		*len = 0;
+	return "";
+}
+
+static int64_t field_int(const struct entry *e, const char *name)
+{
+	return strtoll(field(e, name, NULL), NULL, 10);
+}
+
+static void cache_clear(struct kf_persist *p)
+{
+	struct conv_id *c, *tmp;
+
+	HASH_ITER(hh, p->cache, c, tmp) {
+		HASH_DEL(p->cache, c);
+		free(c);
+	}
+	p->ncache = 0;
+}
+
+/* The conversation row's id for key, created when missing. */
+static int conversation_id(struct kf_persist *p, const char *key, int64_t agent, int64_t ts,
+			   int64_t *id)
+{
+	struct conv_id *c = NULL;
+	struct kf_db_param prm[3] = { KF_DB_CSTR(key), KF_DB_INT(agent), KF_DB_INT(ts) };
+	uint64_t got = 0;
+	int rc;
+
+	HASH_FIND_STR(p->cache, key, c);
+	if (c) {
+		*id = c->id;
+		return 0;
+	}
+	rc = kf_db_exec(p->db,
+			"INSERT INTO `conversation` (`ws_key`, `admin_id`, `started`) VALUES (?, ?, ?)"
+			" ON DUPLICATE KEY UPDATE `id` = LAST_INSERT_ID(`id`)",
+			prm, 3, NULL, &got);
+	if (rc != 0)
+		return rc;
+	if (p->ncache >= CACHE_MAX)
+		cache_clear(p);
+	c = kf_xcalloc(1, sizeof(*c));
+	snprintf(c->key, sizeof(c->key), "%s", key);
+	c->id = (int64_t)got;
+	HASH_ADD_STR(p->cache, key, c);
+	p->ncache++;
+	*id = c->id;
+	return 0;
+}
+
+static int write_entry(struct kf_persist *p, const struct entry *e)
+{
+	const char *t = field(e, "t", NULL);
+	const char *key = field(e, "k", NULL);
+	int64_t ts = field_int(e, "ts");
+
+	if (!kf_key_valid(key, strlen(key)))
+		return 0; /* not ours to write: skip it */
+	if (strcmp(t, "start") == 0) {
+		const char *ip = field(e, "ip", NULL);
+		struct kf_db_param prm[4] = { KF_DB_CSTR(key), KF_DB_INT(field_int(e, "agent")),
+					      KF_DB_CSTR(ip), KF_DB_INT(ts) };
+
+		return kf_db_exec(p->db,
+				  "INSERT INTO `conversation` (`ws_key`, `admin_id`, `visitor_ip`, `started`)"
+				  " VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE"
+				  " `admin_id` = VALUES(`admin_id`),"
+				  " `visitor_ip` = IF(`visitor_ip` = '', VALUES(`visitor_ip`), `visitor_ip`),"
+				  " `started` = IF(`started` = 0, VALUES(`started`), `started`)",
+				  prm, 4, NULL, NULL);
+	}
+	if (strcmp(t, "end") == 0) {
+		const char *reason = field(e, "reason", NULL);
+		struct kf_db_param prm[4] = { KF_DB_CSTR(key), KF_DB_INT(ts), KF_DB_CSTR(reason),
+					      KF_DB_INT(ts) };
+
+		return kf_db_exec(p->db,
+				  "INSERT INTO `conversation` (`ws_key`, `ended`, `end_reason`, `started`)"
+				  " VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE"
+				  " `ended` = VALUES(`ended`), `end_reason` = VALUES(`end_reason`)",
+				  prm, 4, NULL, NULL);
+	}
+	if (strcmp(t, "msg") == 0) {
+		int64_t conv;
+		size_t clen;
+		const char *content = field(e, "content", &clen);
+		const char *kind = field(e, "kind", NULL);
+		struct kf_db_param prm[6];
+		int rc = conversation_id(p, key, field_int(e, "agent"), ts, &conv);
+
+		if (rc != 0)
+			return rc;
+		prm[0] = KF_DB_INT(conv);
+		prm[1] = KF_DB_INT(field_int(e, "seq"));
+		prm[2] = KF_DB_CSTR(*kind == 'a' ? "agent" : "visitor");
+		prm[3] = KF_DB_CSTR(field(e, "id", NULL));
+		prm[4] = KF_DB_STR(content, clen);
+		prm[5] = KF_DB_INT(ts);
+		return kf_db_exec(p->db,
+				  "INSERT IGNORE INTO `message` (`conversation_id`, `seq`, `sender_kind`,"
+				  " `sender_id`, `content`, `created`) VALUES (?, ?, ?, ?, ?, ?)",
+				  prm, 6, NULL, NULL);
+	}
+	return 0;
+}
+
+/* Write entries in one transaction.  0, or an error (rolled back). */
+static int write_batch(struct kf_persist *p, const struct entry *es, size_t n)
+{
+	int rc = kf_db_begin(p->db);
+
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = write_entry(p, &es[i]);
+	if (rc == 0)
+		rc = kf_db_commit(p->db);
+	if (rc != 0) {
+		kf_db_rollback(p->db);
+		cache_clear(p); /* ids made in the rolled-back transaction are gone */
+	}
+	return rc;
+}
+
+/* Acknowledge and delete what was written. */
+static void forget(struct kf_persist *p, const struct entry *es, size_t n)
+{
+	const char **argv = kf_xcalloc(n + 3, sizeof(*argv));
+	size_t *lens = kf_xcalloc(n + 3, sizeof(*lens));
+	redisReply *reply;
+
+	argv[0] = "XACK";
+	argv[1] = p->stream;
+	argv[2] = GROUP;
+	for (size_t i = 0; i < n; i++)
+		argv[i + 3] = es[i].id;
+	for (size_t i = 0; i < n + 3; i++)
+		lens[i] = strlen(argv[i]);
+	reply = kf_redis_cmdargv(p->redis, (int)(n + 3), argv, lens);
+	if (reply)
+		freeReplyObject(reply);
+	argv[1] = "XDEL";
+	argv[2] = p->stream;
+	reply = kf_redis_cmdargv(p->redis, (int)(n + 2), argv + 1, lens + 1);
+	if (reply)
+		freeReplyObject(reply);
+	free(argv);
+	free(lens);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Write a list of [id, fields] entries until it is done or we stop. */
+static void handle(struct kf_persist *p, const redisReply *list)
+{
+	struct entry *es;
+	size_t n = 0;
+	long backoff = 100;
+	time_t last_log = 0;
+
+	if (!list || list->type != REDIS_REPLY_ARRAY || list->elements == 0)
+		return;
+	es = kf_xcalloc(list->elements, sizeof(*es));
+	for (size_t i = 0; i < list->elements; i++) {
+		const redisReply *e = list->element[i];
+
+		if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
+		    e->element[0]->type == REDIS_REPLY_STRING) {
+			es[n].id = e->element[0]->str;
+			es[n].fields = e->element[1];
+			n++;
+		}
+	}
+	while (n && !atomic_load(&p->stop)) {
+		if (write_batch(p, es, n) == 0) {
+			forget(p, es, n);
+			break;
+		}
+		if (time(NULL) - last_log >= 10) {
+			redisReply *len = kf_redis_cmd(p->redis, "XLEN %s", p->stream);
+
+			kf_err("mysql unavailable: %lld chat writes wait in Redis (%s); retrying",
+			       len && len->type == REDIS_REPLY_INTEGER ? len->integer : -1LL,
+			       p->stream);
+			if (len)
+				freeReplyObject(len);
+			last_log = time(NULL);
+		}
+		for (long slept = 0; slept < backoff && !atomic_load(&p->stop); slept += 100)
+			sleep_ms(100);
+		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+	}
+	free(es);
+}
+
+/* The entries of an XREADGROUP reply: [[stream, [[id, fields]...]]]. */
+static const redisReply *read_entries(const redisReply *r)
+{
+	if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+	    r->element[0]->type != REDIS_REPLY_ARRAY || r->element[0]->elements != 2)
+		return NULL;
+	return r->element[0]->element[1];
+}
+
+static void *writer_main(void *arg)
+{
+	struct kf_persist *p = arg;
+	bool pending = true; /* first what this node took before a restart */
+	time_t last_claim = 0;
+	redisReply *r;
+
+	while (!atomic_load(&p->stop)) {
+		r = kf_redis_cmd(p->redis, "XGROUP CREATE %s " GROUP " 0 MKSTREAM", p->stream);
+		if (r) {
+			freeReplyObject(r);
+			break;
+		}
+		sleep_ms(500);
+	}
+	while (!atomic_load(&p->stop)) {
+		const redisReply *list;
+
+		if (time(NULL) - last_claim >= CLAIM_EVERY_SEC) {
+			last_claim = time(NULL);
+			r = kf_redis_cmd(p->redis, "XAUTOCLAIM %s " GROUP " %s " CLAIM_IDLE_MS " 0-0 COUNT %s",
+					 p->stream, p->node, p->batch);
+			if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 2)
+				handle(p, r->element[1]);
+			if (r)
+				freeReplyObject(r);
+		}
+		r = kf_redis_cmd(p->redis, "XREADGROUP GROUP " GROUP " %s COUNT %s BLOCK " BLOCK_MS
+					   " STREAMS %s %s",
+				 p->node, p->batch, p->stream, pending ? "0" : ">");
+		if (!r) {
+			sleep_ms(500);
+			continue;
+		}
+		if (r->type == REDIS_REPLY_ERROR) {
+			/* NOGROUP after Redis lost its data: make the group again */
+			kf_warn("writer: %s", r->str);
+			freeReplyObject(r);
+			r = kf_redis_cmd(p->redis, "XGROUP CREATE %s " GROUP " 0 MKSTREAM", p->stream);
+			if (r)
+				freeReplyObject(r);
+			sleep_ms(500);
+			continue;
+		}
+		list = read_entries(r);
+		if (pending && (!list || list->elements == 0))
+			pending = false;
+		handle(p, list);
+		freeReplyObject(r);
+	}
+	return NULL;
+}
+
+struct kf_persist *kf_persist_start(const struct kf_config *cfg, const char *node)
+{
+	struct kf_persist *p = kf_xcalloc(1, sizeof(*p));
+	struct kf_buf b = KF_BUF_INIT;
+
+	p->redis = kf_redis_new(cfg);
+	p->db = kf_db_new(cfg);
+	kf_buf_addf(&b, "%swq", kf_config_str(cfg, "Redis", "KeyPrefix"));
+	p->stream = kf_buf_detach(&b, NULL);
+	p->node = kf_xstrdup(node);
+	snprintf(p->batch, sizeof(p->batch), "%lld", kf_config_int(cfg, "Relay", "WriterBatch"));
+	atomic_init(&p->stop, false);
+	if (pthread_create(&p->thread, NULL, writer_main, p) != 0) {
+		kf_err("unable to start the MySQL writer thread");
+		kf_redis_free(p->redis);
+		kf_db_free(p->db);
+		free(p->stream);
+		free(p->node);
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+void kf_persist_stop(struct kf_persist *p, long wait_ms)
+{
+	if (!p)
+		return;
+	(void)wait_ms; /* the writer notices within one BLOCK_MS read or one backoff step */
+	atomic_store(&p->stop, true);
+	pthread_join(p->thread, NULL);
+	cache_clear(p);
+	kf_redis_free(p->redis);
+	kf_db_free(p->db);
+	free(p->stream);
+	free(p->node);
+	free(p);
+}
