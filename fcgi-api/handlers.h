@@ -18,6 +18,9 @@ void kf_h_ws_register(struct kf_worker *w, struct kf_req *req, struct kf_reply *
 void kf_h_ws_info(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
 void kf_h_ws_link_user(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
 void kf_h_ws_close(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
+/* h_history.c */
+void kf_h_ws_conversations(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
+void kf_h_ws_history(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
 /* h_api.c */
 void kf_h_api_link(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
 /* h_health.c */

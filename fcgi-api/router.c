@@ -17,6 +17,8 @@ static const struct kf_route routes[] = {
 	{ "/admin/ws/info", POST, KF_AUTH_RBAC, kf_h_ws_info },
 	{ "/admin/ws/link_user", POST, KF_AUTH_RBAC, kf_h_ws_link_user },
 	{ "/admin/ws/close", POST, KF_AUTH_RBAC, kf_h_ws_close },
+	{ "/admin/ws/conversations", POST, KF_AUTH_RBAC, kf_h_ws_conversations },
+	{ "/admin/ws/history", POST, KF_AUTH_RBAC, kf_h_ws_history },
 	{ "/api/link", POST, KF_AUTH_NONE, kf_h_api_link },
 	{ "/healthz", GET, KF_AUTH_NONE, kf_h_healthz },
 	{ "/admin/user", GET | POST, KF_AUTH_RBAC, kf_h_user_list },
