@@ -10,6 +10,7 @@
 #include "kf_compat.h"
 
 #include <stdlib.h>
+#include <time.h>
 
 #include "frame.h"
 #include "kf_json.h"
@@ -231,6 +232,9 @@ void kf_history_deliver(struct kf_conn *c, const char *key, int64_t seq, const c
 			size_t len)
 {
 	struct kf_track *t = track(c, key, true);
+
+	if (c->kind == KF_CONN_VISITOR)
+		c->last_chat = time(NULL); /* the conversation is alive, whoever spoke */
 
 	if (t->replaying) {
 		hold(t, seq, frame, len);
