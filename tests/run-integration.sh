@@ -73,7 +73,9 @@ if [ ${#files[@]} -eq 0 ]; then
 fi
 
 for web in $WEBS; do
-    dir=$ROOT/tests/var-$web
+    # one directory per run, so two runs at once (developers, CI) never share
+    # a stack; KEFU_TEST_VAR fixes it (e.g. to keep the logs of a failure)
+    dir=${KEFU_TEST_VAR:-$ROOT/tests/var-run.$$}-$web
     echo "=== $web: starting the stack in $dir"
     if [ -e "$dir" ]; then
         "$STACK" down "$dir" >/dev/null 2>&1 || true
@@ -129,7 +131,11 @@ for web in $WEBS; do
     done
 
     echo "=== $web: stopping the stack"
-    "$STACK" down "$dir" || echo "=== $web: 'deploy/stack down' failed" >&2
+    if "$STACK" down "$dir"; then
+        [ -n "${KEFU_TEST_VAR:-}" ] || rm -rf "$dir"
+    else
+        echo "=== $web: 'deploy/stack down' failed" >&2
+    fi
     current_dir=
 done
 
