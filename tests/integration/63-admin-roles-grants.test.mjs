@@ -1,8 +1,9 @@
 // Roles, permissions and grants through the web server and MySQL:
 // /admin/role[/add|/edit|/del], /admin/auth[/add|/edit|/del],
 // /admin/auth_map[/add|/edit|/del], with every failure: 400 naming the
-// field, 404 unknown ids, 409 duplicates, a role in use, and the last
-// account able to reach /admin/**.
+// field, 404 unknown ids, 409 duplicates and a role in use. (The last
+// account able to reach /admin/** is tested in 85-seed-migrate, where the
+// admin is alone.)
 
 import test, { before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -233,30 +234,6 @@ test('auth_map: failures', async () => {
   assertEnvelope(unknown, 404);
   assert.equal((await ok(admin, '/admin/auth_map', { role: r.id }, ip())).count, 0, 'a refused edit changes nothing');
   assertEnvelope(await post(admin, '/admin/auth_map/edit', { role: 999999, auth: `${a}` }, ip()), 404);
-});
-
-test('grants: the last account able to reach /admin/** keeps them (409)', async () => {
-  // role 1 holds permission 1 (* /admin/**); the admin is its only account
-  // able to reach /admin/**, so none of these may go through
-  const del = await post(admin, '/admin/auth_map/del', { role: 1, auth: 1 }, ip());
-  assertEnvelope(del, 409);
-  assertEnvelope(await post(admin, '/admin/auth_map/edit', { role: 1, auth: '2' }, ip()), 409);
-  assertEnvelope(await post(admin, '/admin/auth_map/edit', { role: 1, auth: '' }, ip()), 409);
-  assertEnvelope(await post(admin, '/admin/auth/edit', { id: 1, enable: 0 }, ip()), 409);
-  assertEnvelope(await post(admin, '/admin/auth/edit', { id: 1, path: '/admin/*' }, ip()), 409);
-  assertEnvelope(await post(admin, '/admin/auth/edit', { id: 1, method: 'POST' }, ip()), 409);
-  assertEnvelope(await post(admin, '/admin/auth/del', { id: 1 }, ip()), 409);
-  const list = await ok(admin, '/admin/auth_map', { role: 1 }, ip());
-  assert.ok(list.data.some((x) => x.auth === 1 && x.enable === 1 && x.path === '/admin/**'), 'unchanged');
-  // a broader grant makes the seed one unnecessary, and may then go
-  const broad = await newAuth('*', '/**');
-  await ok(admin, '/admin/auth_map/add', { role: 1, auth: broad }, ip());
-  await ok(admin, '/admin/auth_map/del', { role: 1, auth: 1 }, ip());
-  assertEnvelope(await call(admin, 'GET', '/admin/me', undefined, ip()), 200);
-  assertEnvelope(await post(admin, '/admin/auth_map/del', { role: 1, auth: broad }, ip()), 409);
-  await ok(admin, '/admin/auth_map/add', { role: 1, auth: 1 }, ip());
-  await ok(admin, '/admin/auth_map/del', { role: 1, auth: broad }, ip());
-  assertEnvelope(await call(admin, 'GET', '/admin/perf/stats', undefined, ip()), 200);
 });
 
 test('grant changes are in force on the next request', async () => {

@@ -4,9 +4,10 @@
 // admin password), loaded by deploy/stack (KEFU_STACK_SEED_SQL) before
 // `kefuctl migrate`. Then: the data is kept and converted, running migrate
 // again changes nothing (schemas and row checksums), the seed README's admin
-// password logs in through the web server and is re-hashed to Argon2id, and
-// two concurrent requests cannot both remove the last accounts able to
-// reach /admin/**.
+// password logs in through the web server and is re-hashed to Argon2id.
+// Here the admin is the only account, so this file also checks that the last
+// account able to reach /admin/** cannot be removed in any way (409), not
+// even by two concurrent requests.
 
 import test, { before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -195,6 +196,47 @@ test("the seed README's admin password logs in; the hash becomes Argon2id", asyn
   assert.equal(users.data[0].describe, '最高权限');
   const grants = await okPost(token, '/admin/auth_map', { role: 1 });
   assert.deepEqual(grants.data.map((g) => [g.auth, g.auth_name]), [[1, '最高权限'], [2, 'api最高权限']]);
+});
+
+test('the last account able to reach /admin/**: every way of removing it is 409', async () => {
+  const admin = await loginToken('admin', SEED_PASSWORD);
+  const empty = await okPost(admin, '/admin/role/add', { name: 'no grants' });
+  const state = () => sql('SELECT m.`role`, m.`auth`, a.`method`, a.`path`, a.`enable` FROM `admin_auth_map` m'
+    + ' JOIN `admin_auth` a ON a.`id` = m.`auth` ORDER BY m.`role`, m.`auth`');
+  const users = () => sql('SELECT `id`, `role` FROM `admin` ORDER BY `id`');
+  const before1 = [await state(), await users()];
+  const refused = [
+    ['/admin/user/del', { id: 1 }],
+    ['/admin/user/edit', { id: 1, username: 'admin', name: 'admin', role: empty.id }],
+    ['/admin/auth_map/del', { role: 1, auth: 1 }],
+    ['/admin/auth_map/edit', { role: 1, auth: '2' }],
+    ['/admin/auth_map/edit', { role: 1, auth: '' }],
+    ['/admin/auth/edit', { id: 1, enable: 0 }],
+    ['/admin/auth/edit', { id: 1, path: '/admin/*' }],
+    ['/admin/auth/edit', { id: 1, method: 'GET' }],
+    ['/admin/auth/del', { id: 1 }],
+    ['/admin/role/del', { id: 1 }],
+  ];
+  for (const [p, form] of refused) {
+    const r = await req('POST', p, { token: admin, form });
+    assert.equal(r.status, 409, `${p} ${JSON.stringify(form)}: ${r.text}`);
+    assert.equal(r.json?.code, 409);
+  }
+  assert.deepEqual([await state(), await users()], before1, 'nothing changed');
+  // a change that keeps the admin able to reach every admin route is fine
+  await okPost(admin, '/admin/user/edit', { id: 1, username: 'admin', name: 'Admin', role: 1 });
+  const broad = await okPost(admin, '/admin/auth/add', { name: 'all', method: '*', path: '/**' });
+  await okPost(admin, '/admin/auth_map/add', { role: 1, auth: broad.id });
+  await okPost(admin, '/admin/auth_map/del', { role: 1, auth: 1 }); // /** still covers
+  const again = await req('POST', '/admin/auth_map/del', { token: admin, form: { role: 1, auth: broad.id } });
+  assert.equal(again.status, 409, again.text);
+  const narrow = await req('POST', '/admin/auth/edit', { token: admin, form: { id: broad.id, path: '/api/**' } });
+  assert.equal(narrow.status, 409, narrow.text);
+  await okPost(admin, '/admin/auth_map/add', { role: 1, auth: 1 });
+  await okPost(admin, '/admin/auth/del', { id: broad.id });
+  await okPost(admin, '/admin/role/del', { id: empty.id });
+  assert.deepEqual(await state(), before1[0], 'back to the seed grants');
+  assert.equal((await req('GET', '/admin/perf/stats', { token: admin })).status, 200);
 });
 
 test('concurrent removals cannot take away the last accounts able to reach /admin/**', async () => {
