@@ -12,7 +12,7 @@ pkgs=(
 	libmariadb-dev libmariadb-dev-compat libhiredis-dev libjson-c-dev
 	libiniparser-dev librdkafka-dev librabbitmq-dev libcriterion-dev
 	libsodium-dev nettle-dev uthash-dev libsystemd-dev
-	mariadb-server mariadb-client redis-server lighttpd apache2 spawn-fcgi
+	mariadb-server mariadb-client redis-server rabbitmq-server lighttpd apache2 spawn-fcgi
 	curl
 )
 

@@ -252,6 +252,9 @@ int main(int argc, char **argv)
 	kf_relay.node = node ? node : kf_config_str(cfg, "Relay", "NodeId");
 	load_settings(cfg);
 	kf_relay.redis = kf_redis_new(cfg);
+	/* chat events and the task worker (events.c); stopped at out: */
+	if (kf_relay_events_start(cfg, kf_relay.node) != 0)
+		goto out;
 
 	uv_loop_init(&loop);
 	kf_relay.loop = &loop;
@@ -313,6 +316,7 @@ out_loop:
 	if (uv_loop_close(&loop) != 0)
 		kf_debug("event loop closed with handles still open");
 out:
+	kf_relay_events_stop(); /* after the drain: the events of its closes are flushed */
 	kf_redis_free(kf_relay.redis);
 	kf_net_trust_free(kf_relay.trusted);
 	kf_config_free(cfg);

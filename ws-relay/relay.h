@@ -219,4 +219,28 @@ struct kf_persist *kf_persist_start(const struct kf_config *cfg, const char *nod
 /* Ask the writer to stop after its current batch and wait up to wait_ms. */
 void kf_persist_stop(struct kf_persist *p, long wait_ms);
 
+/* events.c: chat events (kf_events) and the task worker (kf_taskqueue) */
+#include "kf_events.h"
+/*
+ * Start the event publisher for [Events] Backend and, with [Events]
+ * TaskWorker, the task worker (claims named after node).  Returns 0, or
+ * -1 (logged) when the configuration is refused or a thread cannot start.
+ */
+int kf_relay_events_start(const struct kf_config *cfg, const char *node);
+/* Stop the worker (waits TaskShutdownWaitSec at most), then flush events. */
+void kf_relay_events_stop(void);
+/*
+ * Publish one event about the conversation of visitor_key, on the loop
+ * thread, never blocking; a no-op when [Events] Backend is none.  agent:
+ * the agent's admin id (0: none yet); seq: the message's seq (0: none);
+ * by_agent: the agent sent it (chat) or ended it (close); content
+ * (content_len bytes, may be NULL): the chat text, or the reason of a
+ * close.  Strings are borrowed for the call.  The event carries the
+ * conversation's digest, never the ws_key, and "visitor" / "agent:ID".
+ */
+void kf_relay_event(enum kf_event_type type, const char *visitor_key, int64_t agent,
+		    int64_t seq, bool by_agent, const char *content, size_t content_len);
+/* The conversation name events carry for visitor_key (32 hex digits). */
+void kf_relay_conversation(const char *visitor_key, char out[33]);
+
 #endif
