@@ -20,10 +20,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import http from 'node:http';
 import { execFile, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
 import { ipAllocator } from './lib.mjs';
-import { Stack, sleep } from './wslib.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
@@ -36,6 +37,7 @@ const KMOCK = path.join(TOOLS, 'kafka-mock');
 const TOPIC = 'kefu.events';
 
 const ip = ipAllocator(import.meta.url);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 let E; // DIR/stack.env
 let mock; // the kafka-mock child
@@ -202,6 +204,98 @@ function assertInOrder(events, what) {
   for (const [conv, seqs] of byConv) {
     assert.deepEqual(seqs, seqs.map((_, i) => i + 1), `${what}: ${conv} arrived out of order: ${seqs}`);
   }
+}
+
+// ---------------------------------------------------------------- HTTP and WebSocket
+
+/* POST form to this file's stack from a source address; the JSON envelope's data. */
+function post(urlPath, { token, from, form = {} } = {}) {
+  const body = Buffer.from(new URLSearchParams(form).toString());
+  const base = new URL(E.KEFU_HTTP);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        hostname: base.hostname,
+        port: base.port,
+        method: 'POST',
+        path: urlPath,
+        localAddress: from,
+        agent: false,
+        headers: {
+          'Content-Type': 'application/x-www-form-urlencoded',
+          'Content-Length': String(body.length),
+          ...(token ? { Authorization: `Bearer ${token}` } : {}),
+        },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (text += d));
+        res.on('end', () => {
+          let json = null;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            /* not JSON */
+          }
+          if (res.statusCode !== 200 || json?.code !== 200) {
+            reject(new Error(`POST ${urlPath}: ${res.statusCode} ${text.slice(0, 300)}`));
+          } else {
+            resolve(json.data);
+          }
+        });
+      },
+    );
+    req.setTimeout(20000, () => req.destroy(new Error(`POST ${urlPath}: no reply`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/* A WebSocket that keeps its frames; next(pred) takes the first matching one. */
+function connectWs(url, from) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { localAddress: from, perMessageDeflate: false, handshakeTimeout: 10000 });
+    const frames = [];
+    const waiting = [];
+    ws.on('message', (d) => {
+      let f;
+      try {
+        f = JSON.parse(String(d));
+      } catch {
+        return;
+      }
+      frames.push(f);
+      for (const w of [...waiting]) w();
+    });
+    ws.once('open', () =>
+      resolve({
+        ws,
+        send: (o) => ws.send(JSON.stringify(o)),
+        next(pred, ms = 5000) {
+          return new Promise((res, rej) => {
+            const check = () => {
+              const i = frames.findIndex(pred);
+              if (i < 0) return false;
+              const [f] = frames.splice(i, 1);
+              waiting.splice(waiting.indexOf(check), 1);
+              clearTimeout(timer);
+              res(f);
+              return true;
+            };
+            const timer = setTimeout(() => {
+              waiting.splice(waiting.indexOf(check), 1);
+              rej(new Error(`no such frame within ${ms} ms; have ${JSON.stringify(frames).slice(0, 500)}`));
+            }, ms);
+            waiting.push(check);
+            check();
+          });
+        },
+      }),
+    );
+    ws.once('error', reject);
+    ws.on('unexpected-response', (req, res) => reject(new Error(`upgrade refused: HTTP ${res.statusCode}`)));
+  });
 }
 
 // ---------------------------------------------------------------- the stack
@@ -421,36 +515,37 @@ test('a worker killed mid-task leaves a task that another takes up after TaskSta
 });
 
 test('a scripted chat through the relay produces its events, in order', { timeout: 60000 }, async (t) => {
-  const S = Stack.fromDir(DIR);
   const ini = toolIni('t5');
   await drainMq(ini);
   const tag = `ev-${process.pid}-${Date.now()}`;
   const from = ip();
-  const token = await S.loginAdmin(from);
-  const me = await S.adminId(token, from);
-  const reg = await S.registerAgent(token, from);
-  const agent = await S.connect(reg.url, { label: 'agent' });
+  const login = await post('/admin/login', { from, form: { username: E.KEFU_ADMIN_USER, password: E.KEFU_ADMIN_PASSWORD } });
+  const token = login.token;
+  const reg = await post('/admin/ws', { token, from });
+  const agent = await connectWs(reg.url, from);
   let visitor;
   try {
     const vfrom = ip();
-    const link = await S.link(vfrom);
-    visitor = await S.connect(link.url, { from: vfrom, label: 'visitor' });
-    await agent.next('connect');
-    await visitor.next('connect');
+    const link = await post('/api/link', { from: vfrom });
+    visitor = await connectWs(link.url, vfrom);
+    await agent.next((f) => f.type === 'connect');
+    await visitor.next((f) => f.type === 'connect');
+    const said = (content) => (f) => f.type === 'chat' && f.content === content;
     visitor.send({ type: 'chat', content: `${tag} 1` });
-    await agent.chat(`${tag} 1`);
+    await agent.next(said(`${tag} 1`));
     agent.send({ type: 'chat', content: `${tag} 2`, to: link.ws_key });
-    await visitor.chat(`${tag} 2`);
+    await visitor.next(said(`${tag} 2`));
     visitor.send({ type: 'chat', content: `${tag} 3` });
-    await agent.chat(`${tag} 3`);
-    await visitor.close(1000);
-    await agent.next('close');
+    await agent.next(said(`${tag} 3`));
+    visitor.ws.close(1000);
+    await agent.next((f) => f.type === 'close');
 
     let events = [];
     const deadline = Date.now() + 8000;
     while (Date.now() < deadline) {
       events = events.concat(await drainMq(ini));
-      if (events.some((e) => e.type === 'close' && events.some((c) => c.content === `${tag} 1` && c.conversation === e.conversation))) break;
+      const first = events.find((e) => e.content === `${tag} 1`);
+      if (first && events.some((e) => e.type === 'close' && e.conversation === first.conversation)) break;
     }
     const first = events.find((e) => e.type === 'chat' && e.content === `${tag} 1`);
     if (!first) {
@@ -459,18 +554,25 @@ test('a scripted chat through the relay produces its events, in order', { timeou
     }
     const conv = events.filter((e) => e.conversation === first.conversation);
     assert.doesNotMatch(JSON.stringify(conv), new RegExp(link.ws_key), 'the ws_key never leaves the relay');
+    assert.match(first.conversation, /^[0-9a-f]{32}$/);
     const types = conv.map((e) => e.type);
     const chats = conv.filter((e) => e.type === 'chat');
+    const agentName = chats[1]?.from;
+    assert.match(agentName ?? '', /^agent:\d+$/, JSON.stringify(conv));
     assert.deepEqual(chats.map((e) => e.content), [`${tag} 1`, `${tag} 2`, `${tag} 3`], JSON.stringify(conv));
     assert.deepEqual(chats.map((e) => e.seq), [1, 2, 3]);
-    assert.deepEqual(chats.map((e) => e.from), ['visitor', `agent:${me}`, 'visitor']);
+    assert.deepEqual(chats.map((e) => e.from), ['visitor', agentName, 'visitor']);
+    assert.deepEqual(chats.map((e) => e.to), [agentName, 'visitor', agentName]);
     assert.ok(types.includes('connect') && types.indexOf('connect') < types.indexOf('chat'), `connect first: ${types}`);
-    assert.ok(types.includes('assign'), `an assign event: ${types}`);
+    const assign = conv.find((e) => e.type === 'assign');
+    assert.ok(assign, `an assign event: ${types}`);
+    assert.equal(assign.to, agentName);
     assert.equal(types[types.length - 1], 'close', `close last: ${types}`);
+    assert.equal(conv[conv.length - 1].content, 'left');
     for (const e of conv) assert.equal(e.node, 'node1');
   } finally {
-    if (visitor) visitor.terminate();
-    await S.closeAgent(token, from);
-    agent.terminate();
+    if (visitor) visitor.ws.terminate();
+    await post('/admin/ws/close', { token, from }).catch(() => {});
+    agent.ws.terminate();
   }
 });
