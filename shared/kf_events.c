@@ -777,7 +777,12 @@ static void k_destroy(struct kf_events *ev, int ms)
 	rd_kafka_flush(ev->rk, ms);
 	if (ev->k_inflight > 0) {
 		rd_kafka_purge(ev->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-		rd_kafka_poll(ev->rk, 100); /* the purged messages' reports: tasks */
+		/* the purged messages' reports make their tasks */
+		for (int i = 0; i < 40 && ev->k_inflight > 0; i++)
+			rd_kafka_poll(ev->rk, 50);
+		if (ev->k_inflight > 0)
+			kf_err("kafka: %ld events got no delivery report before the producer closed; "
+			       "they may be LOST", ev->k_inflight);
 	}
 	rd_kafka_destroy(ev->rk);
 	ev->rk = NULL;

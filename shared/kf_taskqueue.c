@@ -782,7 +782,8 @@ static void *poller_main(void *arg)
 		pthread_mutex_lock(&tq->mu);
 		if (!tq->stopping && !tq->done_head && !tq->kicked && !more) {
 			struct timespec ts;
-			int64_t wait = next_poll - now_ms();
+			/* every runner busy: a result wakes the poller */
+			int64_t wait = want > 0 ? next_poll - now_ms() : (int64_t)tq->s.poll_sec * 1000;
 
 			if (pending && wait > 1000)
 				wait = 1000;
