@@ -254,9 +254,9 @@ int kf_store_agent_expire(struct kf_redis *r, const char *prefix, int64_t admin_
 /* Take up to max grace periods due by now off P graces (each taken once). */
 int kf_store_graces_due(struct kf_redis *r, const char *prefix, time_t now, long max,
 			struct kf_items *out);
-/* Put the connections of nodes whose heartbeat expired into grace. */
-int kf_store_sweep(struct kf_redis *r, const char *prefix, long visitor_grace, long agent_grace,
-		   time_t now, struct kf_items *out);
+/* Put the connections of other nodes whose heartbeat expired into grace. */
+int kf_store_sweep(struct kf_redis *r, const char *prefix, const char *node, long visitor_grace,
+		   long agent_grace, time_t now, struct kf_items *out);
 /*
  * Publish msg to the node that holds visitor id (kind 'v') or agent id
  * (kind 'a'), unless that is node itself (then nothing is sent).

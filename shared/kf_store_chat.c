@@ -276,15 +276,15 @@ static const char graces_due_lua[] = LUA_PRELUDE
 	"return out\n";
 
 /*
- * ARGV: vgrace agrace now.  Nodes whose heartbeat (PREFIX node:ID) has
+ * ARGV: vgrace agrace now me.  Nodes but me whose heartbeat (PREFIX node:ID) has
  * expired: their visitors and agents go into grace as if their sockets had
  * dropped.  Returns {kind, id, ...} of what was moved.
  */
 static const char sweep_lua[] = LUA_PRELUDE
-	"local vg, ag, t = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])\n"
+	"local vg, ag, t, me = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]\n"
 	"local out = {}\n"
 	"for _, n in ipairs(redis.call('SMEMBERS', P..'nodes')) do\n"
-	"  if redis.call('EXISTS', P..'node:'..n) == 0 then\n"
+	"  if n ~= me and redis.call('EXISTS', P..'node:'..n) == 0 then\n"
 	"    for _, m in ipairs(redis.call('SMEMBERS', P..'nc:'..n)) do\n"
 	"      local kind, id = string.sub(m, 1, 1), string.sub(m, 3)\n"
 	"      if kind == 'v' then\n"
@@ -816,17 +816,17 @@ int kf_store_graces_due(struct kf_redis *r, const char *prefix, time_t now, long
 	return 0;
 }
 
-int kf_store_sweep(struct kf_redis *r, const char *prefix, long visitor_grace, long agent_grace,
-		   time_t now, struct kf_items *out)
+int kf_store_sweep(struct kf_redis *r, const char *prefix, const char *node, long visitor_grace,
+		   long agent_grace, time_t now, struct kf_items *out)
 {
 	char vg[24], ag[24], t[24];
-	const char *args[3] = { vg, ag, t };
+	const char *args[4] = { vg, ag, t, node };
 	redisReply *reply;
 
 	snprintf(vg, sizeof(vg), "%ld", visitor_grace);
 	snprintf(ag, sizeof(ag), "%ld", agent_grace);
 	snprintf(t, sizeof(t), "%lld", (long long)now);
-	reply = eval(r, "sweep", sweep_lua, prefix, 0, args, 3);
+	reply = eval(r, "sweep", sweep_lua, prefix, 0, args, 4);
 	if (!reply)
 		return KF_ERR_STORE;
 	take_items(reply, 2, out);

@@ -4,7 +4,10 @@
  * control channel (PREFIX ctl) and this node's channel (PREFIX n:NODE).
  * Each reconnects on its own with a backoff of 100 ms doubling to 5 s, so
  * a Redis restart costs a few failed messages (their senders get an error
- * frame) and never a crash or a busy loop.
+ * frame) and never a crash or a busy loop.  hiredis 0.14's libuv adapter
+ * does not report a refused connect, so every attempt also has a timer of
+ * [Redis] ConnectTimeoutMs: a context that is not connected by then is
+ * dropped and tried again.
  */
 #include "kf_compat.h"
 
@@ -12,6 +15,7 @@
 
 #include "kf_config.h"
 #include "kf_log.h"
+#include "kf_redis.h"
 #include "relay.h"
 
 #define BACKOFF_MIN_MS 100
@@ -66,6 +70,7 @@ static redisAsyncContext *open_ctx(bool select_db)
 
 static void on_cmd_connect(const redisAsyncContext *ac, int status)
 {
+	uv_timer_stop(&kf_relay.cmd_connect_timer);
 	if (status != REDIS_OK) {
 		if (!kf_relay.cmd_backoff_ms)
 			kf_warn("redis (commands): unable to connect: %s", ac->errstr);
@@ -76,16 +81,49 @@ static void on_cmd_connect(const redisAsyncContext *ac, int status)
 	if (kf_relay.cmd_backoff_ms)
 		kf_info("redis (commands): connected again");
 	kf_relay.cmd_backoff_ms = 0;
-	kf_bus_heartbeat();
+	kf_relay.cmd_ready = true;
 }
 
 static void on_cmd_disconnect(const redisAsyncContext *ac, int status)
 {
 	(void)ac;
 	kf_relay.cmd = NULL;
+	kf_relay.cmd_ready = false;
 	if (status != REDIS_OK)
 		kf_warn("redis (commands): connection lost, reconnecting");
 	schedule(&kf_relay.cmd_retry, &kf_relay.cmd_backoff_ms, retry_cmd);
+}
+
+/* The connect did not finish in time (or failed unreported): start over. */
+static void cmd_connect_timeout(uv_timer_t *t)
+{
+	(void)t;
+	if (!kf_relay.cmd || kf_relay.cmd_ready)
+		return;
+	if (!kf_relay.cmd_backoff_ms)
+		kf_warn("redis (commands): no connection after %lldms", kf_config_int(kf_relay.cfg, "Redis", "ConnectTimeoutMs"));
+	redisAsyncSetDisconnectCallback(kf_relay.cmd, NULL);
+	redisAsyncFree(kf_relay.cmd); /* pending commands get a NULL reply */
+	kf_relay.cmd = NULL;
+	schedule(&kf_relay.cmd_retry, &kf_relay.cmd_backoff_ms, retry_cmd);
+}
+
+static void sub_connect_timeout(uv_timer_t *t)
+{
+	(void)t;
+	if (!kf_relay.sub || kf_relay.sub_ready)
+		return;
+	if (!kf_relay.sub_backoff_ms)
+		kf_warn("redis (pub/sub): no connection after %lldms", kf_config_int(kf_relay.cfg, "Redis", "ConnectTimeoutMs"));
+	redisAsyncSetDisconnectCallback(kf_relay.sub, NULL);
+	redisAsyncFree(kf_relay.sub);
+	kf_relay.sub = NULL;
+	schedule(&kf_relay.sub_retry, &kf_relay.sub_backoff_ms, retry_sub);
+}
+
+static void start_connect_timer(uv_timer_t *timer, uv_timer_cb cb)
+{
+	uv_timer_start(timer, cb, (uint64_t)kf_config_int(kf_relay.cfg, "Redis", "ConnectTimeoutMs"), 0);
 }
 
 static void connect_cmd(void)
@@ -102,6 +140,7 @@ static void connect_cmd(void)
 	redisAsyncSetConnectCallback(ac, on_cmd_connect);
 	redisAsyncSetDisconnectCallback(ac, on_cmd_disconnect);
 	kf_relay.cmd = ac;
+	start_connect_timer(&kf_relay.cmd_connect_timer, cmd_connect_timeout);
 }
 
 static void on_message(redisAsyncContext *ac, void *r, void *priv)
@@ -122,6 +161,7 @@ static void on_message(redisAsyncContext *ac, void *r, void *priv)
 
 static void on_sub_connect(const redisAsyncContext *ac, int status)
 {
+	uv_timer_stop(&kf_relay.sub_connect_timer);
 	if (status != REDIS_OK) {
 		if (!kf_relay.sub_backoff_ms)
 			kf_warn("redis (pub/sub): unable to connect: %s", ac->errstr);
@@ -135,12 +175,14 @@ static void on_sub_connect(const redisAsyncContext *ac, int status)
 		kf_info("redis (pub/sub): subscribed to %sctl and %sn:%s", kf_relay.prefix,
 			kf_relay.prefix, kf_relay.node);
 	kf_relay.sub_backoff_ms = 0;
+	kf_relay.sub_ready = true;
 }
 
 static void on_sub_disconnect(const redisAsyncContext *ac, int status)
 {
 	(void)ac;
 	kf_relay.sub = NULL;
+	kf_relay.sub_ready = false;
 	if (status != REDIS_OK)
 		kf_warn("redis (pub/sub): connection lost, resubscribing");
 	schedule(&kf_relay.sub_retry, &kf_relay.sub_backoff_ms, retry_sub);
@@ -162,6 +204,7 @@ static void connect_sub(void)
 	redisAsyncCommand(ac, on_message, NULL, "SUBSCRIBE %sctl %sn:%s", kf_relay.prefix,
 			  kf_relay.prefix, kf_relay.node);
 	kf_relay.sub = ac;
+	start_connect_timer(&kf_relay.sub_connect_timer, sub_connect_timeout);
 }
 
 void kf_bus_start(void)
@@ -176,6 +219,8 @@ void kf_bus_stop(void)
 	kf_relay.bus_wanted = false;
 	uv_timer_stop(&kf_relay.cmd_retry);
 	uv_timer_stop(&kf_relay.sub_retry);
+	uv_timer_stop(&kf_relay.cmd_connect_timer);
+	uv_timer_stop(&kf_relay.sub_connect_timer);
 	if (kf_relay.cmd)
 		redisAsyncDisconnect(kf_relay.cmd);
 	if (kf_relay.sub)
@@ -185,18 +230,27 @@ void kf_bus_stop(void)
 bool kf_bus_cmdargv(redisCallbackFn *fn, void *priv, int argc, const char **argv,
 		    const size_t *argvlen)
 {
-	if (!kf_relay.cmd)
+	if (!kf_relay.cmd || !kf_relay.cmd_ready)
 		return false;
 	return redisAsyncCommandArgv(kf_relay.cmd, fn, priv, argc, argv, argvlen) == REDIS_OK;
 }
 
 void kf_bus_heartbeat(void)
 {
-	if (!kf_relay.cmd)
-		return;
-	redisAsyncCommand(kf_relay.cmd, NULL, NULL, "SET %snode:%s %lld EX %ld", kf_relay.prefix,
-			  kf_relay.node, (long long)time(NULL), kf_relay.node_ttl);
-	redisAsyncCommand(kf_relay.cmd, NULL, NULL, "SADD %snodes %s", kf_relay.prefix,
-			  kf_relay.node);
+	redisReply *r = kf_redis_cmd(kf_relay.redis, "SET %snode:%s %lld EX %ld", kf_relay.prefix,
+				     kf_relay.node, (long long)time(NULL), kf_relay.node_ttl);
+	bool ok = r && r->type == REDIS_REPLY_STATUS;
+
+	if (r)
+		freeReplyObject(r);
+	if (ok) {
+		r = kf_redis_cmd(kf_relay.redis, "SADD %snodes %s", kf_relay.prefix, kf_relay.node);
+		if (r)
+			freeReplyObject(r);
+	}
 	kf_relay.last_heartbeat = time(NULL);
+	if (!ok)
+		kf_relay.healthy_since = 0;
+	else if (!kf_relay.healthy_since)
+		kf_relay.healthy_since = time(NULL);
 }

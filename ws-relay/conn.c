@@ -110,6 +110,8 @@ static int on_writable(struct kf_conn *c)
 		free(o);
 		if (n < 0)
 			return -1;
+		if (c->queued < kf_relay.queue_max / 4)
+			kf_history_resume(c);
 		if (c->head || c->close_code)
 			lws_callback_on_writable(c->wsi);
 		return 0;

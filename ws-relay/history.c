@@ -19,7 +19,9 @@
 #include "relay.h"
 
 /* Entries read from the stream per request. */
-#define REPLAY_BATCH "1000"
+#define REPLAY_BATCH "200"
+/* Frames held back per conversation before they are dropped and re-read. */
+#define HELD_MAX 1000
 
 struct replay {
 	uint64_t conn_id;
@@ -47,6 +49,7 @@ static void free_held(struct kf_track *t)
 		t->held = h->next;
 		free(h);
 	}
+	t->nheld = 0;
 }
 
 void kf_history_forget(struct kf_conn *c, const char *key)
@@ -81,6 +84,8 @@ static void hold(struct kf_track *t, int64_t seq, const char *frame, size_t len)
 		pp = &(*pp)->next;
 	if (*pp && (*pp)->seq == seq)
 		return;
+	if (frame && t->nheld >= HELD_MAX)
+		return; /* it is in the history stream: the replay will bring it */
 	h = kf_xmalloc(sizeof(*h) + len + 1);
 	h->seq = seq;
 	h->own = frame == NULL;
@@ -90,7 +95,10 @@ static void hold(struct kf_track *t, int64_t seq, const char *frame, size_t len)
 	h->frame[len] = '\0';
 	h->next = *pp;
 	*pp = h;
+	t->nheld++;
 }
+
+static void replay(struct kf_conn *c, struct kf_track *t, bool initial);
 
 /* Send what is held, in order, now that nothing is being read back. */
 static void flush_held(struct kf_conn *c, struct kf_track *t)
@@ -99,7 +107,15 @@ static void flush_held(struct kf_conn *c, struct kf_track *t)
 		struct kf_held *h = t->held;
 
 		t->held = h->next;
+		t->nheld--;
 		if (h->seq > t->delivered) {
+			if (h->seq > t->delivered + 1 && !h->own && !t->exhausted) {
+				/* dropped while held (HELD_MAX): read the rest back */
+				t->held = h;
+				t->nheld++;
+				replay(c, t, false);
+				return;
+			}
 			if (!h->own)
 				kf_conn_send(c, h->frame, h->len);
 			t->delivered = h->seq;
@@ -108,7 +124,11 @@ static void flush_held(struct kf_conn *c, struct kf_track *t)
 	}
 }
 
-static void replay(struct kf_conn *c, struct kf_track *t, bool initial);
+/* Room left in c's send queue for replayed frames (keep some for live ones). */
+static bool queue_has_room(const struct kf_conn *c)
+{
+	return c->queued < kf_relay.queue_max / 2;
+}
 
 static void on_replay(redisAsyncContext *ac, void *r, void *priv)
 {
@@ -116,7 +136,7 @@ static void on_replay(redisAsyncContext *ac, void *r, void *priv)
 	redisReply *reply = r;
 	struct kf_conn *c = kf_route_by_id(rp->conn_id);
 	struct kf_track *t = c ? track(c, rp->key, false) : NULL;
-	bool more = false;
+	bool more = false, advanced = false;
 
 	(void)ac;
 	if (!t)
@@ -154,6 +174,12 @@ static void on_replay(redisAsyncContext *ac, void *r, void *priv)
 		}
 		if (seq <= t->delivered)
 			continue;
+		advanced = true;
+		if (!queue_has_room(c)) {
+			/* the client reads slower than history arrives: wait for room */
+			t->paused = true;
+			goto out;
+		}
 		/* on a gap refill the client's own messages are not sent back */
 		if (t->initial || !((c->kind == KF_CONN_VISITOR && strcmp(from, c->key) == 0) ||
 				    (c->kind == KF_CONN_AGENT && strcmp(from, "agent") == 0))) {
@@ -180,7 +206,10 @@ static void on_replay(redisAsyncContext *ac, void *r, void *priv)
 	}
 	t->replaying = false;
 	t->initial = false;
+	/* nothing more in the stream (trimmed past HistoryMax): accept the gap */
+	t->exhausted = !advanced;
 	flush_held(c, t);
+	t->exhausted = false;
 out:
 	free(rp);
 }
@@ -212,6 +241,18 @@ static void replay(struct kf_conn *c, struct kf_track *t, bool initial)
 		t->replaying = false;
 		flush_held(c, t);
 		free(rp);
+	}
+}
+
+void kf_history_resume(struct kf_conn *c)
+{
+	struct kf_track *t, *tmp;
+
+	HASH_ITER(hh, c->tracks, t, tmp) {
+		if (!t->paused || !queue_has_room(c))
+			continue;
+		t->paused = false;
+		replay(c, t, t->initial);
 	}
 }
 

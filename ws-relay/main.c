@@ -261,6 +261,8 @@ int main(int argc, char **argv)
 	uv_timer_init(&loop, &kf_relay.tick);
 	uv_timer_init(&loop, &kf_relay.sub_retry);
 	uv_timer_init(&loop, &kf_relay.cmd_retry);
+	uv_timer_init(&loop, &kf_relay.cmd_connect_timer);
+	uv_timer_init(&loop, &kf_relay.sub_connect_timer);
 	uv_timer_init(&loop, &kf_relay.drain_timer);
 	uv_signal_init(&loop, &kf_relay.sigterm);
 	uv_signal_init(&loop, &kf_relay.sigint);
@@ -293,6 +295,7 @@ int main(int argc, char **argv)
 		lws_context_destroy(kf_relay.ctx);
 		goto out_loop;
 	}
+	kf_bus_heartbeat();
 	kf_bus_start();
 	kf_timers_start();
 	kf_relay.persist = kf_persist_start(cfg, kf_relay.node);
@@ -308,6 +311,8 @@ out_loop:
 	uv_close((uv_handle_t *)&kf_relay.tick, NULL);
 	uv_close((uv_handle_t *)&kf_relay.sub_retry, NULL);
 	uv_close((uv_handle_t *)&kf_relay.cmd_retry, NULL);
+	uv_close((uv_handle_t *)&kf_relay.cmd_connect_timer, NULL);
+	uv_close((uv_handle_t *)&kf_relay.sub_connect_timer, NULL);
 	uv_close((uv_handle_t *)&kf_relay.drain_timer, NULL);
 	uv_close((uv_handle_t *)&kf_relay.sigterm, NULL);
 	uv_close((uv_handle_t *)&kf_relay.sigint, NULL);

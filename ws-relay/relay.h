@@ -63,8 +63,11 @@ struct kf_held {
 struct kf_track {
 	char key[KF_KEY_LEN + 1];  /* the visitor's key */
 	int64_t delivered;         /* highest seq sent (or known) to the client */
-	bool replaying;            /* a history read is in flight */
+	bool replaying;            /* a history read is in flight, or paused */
 	bool initial;              /* that read is a reconnect replay */
+	bool paused;               /* waiting for the send queue to drain */
+	bool exhausted;            /* the stream has nothing more to give */
+	size_t nheld;
 	struct kf_held *held;      /* sorted by seq */
 	UT_hash_handle hh;
 };
@@ -106,6 +109,9 @@ struct kf_relay {
 	struct kf_redis *redis;        /* synchronous: arrivals, departures */
 	redisAsyncContext *cmd;        /* asynchronous: chat, history, acks */
 	redisAsyncContext *sub;        /* pub/sub: PREFIX ctl and PREFIX n:NODE */
+	bool cmd_ready, sub_ready;     /* connected (not just connecting) */
+	uv_timer_t cmd_connect_timer, sub_connect_timer;
+	time_t healthy_since;          /* heartbeats have succeeded since then */
 	bool bus_wanted;
 	int cmd_backoff_ms, sub_backoff_ms;
 	uv_timer_t cmd_retry, sub_retry;
@@ -200,6 +206,8 @@ void kf_history_start(struct kf_conn *c, const char *key, int64_t delivered, int
 /* Forget key on c (the conversation ended). */
 void kf_history_forget(struct kf_conn *c, const char *key);
 void kf_history_release(struct kf_conn *c);
+/* c's send queue has room again: resume paused replays. */
+void kf_history_resume(struct kf_conn *c);
 
 /* bus.c */
 void kf_bus_start(void);

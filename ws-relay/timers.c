@@ -51,7 +51,7 @@ static void sweep_dead_nodes(time_t now)
 {
 	struct kf_items moved = { 0 };
 
-	if (kf_store_sweep(kf_relay.redis, kf_relay.prefix, kf_relay.visitor_grace,
+	if (kf_store_sweep(kf_relay.redis, kf_relay.prefix, kf_relay.node, kf_relay.visitor_grace,
 			   kf_relay.agent_grace, now, &moved) != 0)
 		return;
 	if (moved.n)
@@ -75,7 +75,13 @@ static void tick(uv_timer_t *t)
 	settle_graces(now);
 	if (now - kf_relay.last_heartbeat >= kf_relay.heartbeat_sec)
 		kf_bus_heartbeat();
-	if (now - kf_relay.last_sweep >= kf_relay.heartbeat_sec) {
+	/*
+	 * Judge other nodes only after our own heartbeats have gone through
+	 * for a whole NodeTtlSec: after a Redis outage every heartbeat is
+	 * stale for a moment, and the others deserve the time to renew theirs.
+	 */
+	if (now - kf_relay.last_sweep >= kf_relay.heartbeat_sec && kf_relay.healthy_since &&
+	    now - kf_relay.healthy_since >= kf_relay.node_ttl) {
 		kf_relay.last_sweep = now;
 		sweep_dead_nodes(now);
 	}

@@ -21,7 +21,9 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
 const stackBin = process.env.KEFU_STACK || path.join(root, 'deploy/stack');
 const web = process.env.KEFU_WEB || 'lighttpd';
-const dir = path.join(root, 'tests', `var-seed-${web}`);
+const dir = process.env.KEFU_STACK_DIR
+  ? `${path.resolve(process.env.KEFU_STACK_DIR)}-seed`
+  : path.join(root, 'tests', `var-seed-${web}.${process.pid}`);
 const SEED_PASSWORD = 'c3677a175c42af337e386a2ab992a312942fc6cc';
 const LEGACY_HASH = '76e7cb24c890edb3cfc8b3f66282d8a94274ef83';
 const TABLES = ['admin', 'admin_role', 'admin_auth', 'admin_auth_map', 'taskqueue'];
