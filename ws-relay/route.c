@@ -165,6 +165,7 @@ void kf_route_bindings(const struct kf_pairs *pairs)
 		const char *vn = p->visitor_node, *an = p->agent_node;
 
 		bound_here(p);
+		kf_relay_event(KF_EVENT_ASSIGN, p->visitor, p->agent, 0, false, NULL, 0);
 		if (*vn && strcmp(vn, kf_relay.node) != 0)
 			publish_bound(vn, p);
 		if (*an && strcmp(an, kf_relay.node) != 0 && strcmp(an, vn) != 0)
@@ -178,6 +179,8 @@ struct pending_chat {
 	uint64_t conn_id;
 	enum kf_conn_kind kind;  /* the sender's */
 	char key[KF_KEY_LEN + 1];
+	size_t len;
+	char content[];          /* for the chat event */
 };
 
 static void chat_error(struct kf_conn *c, const char *key, long long status)
@@ -251,6 +254,8 @@ static void on_chat(redisAsyncContext *ac, void *r, void *priv)
 		kf_history_own(c, pc->key, seq);
 		send_ack(c, pc->key, seq);
 	}
+	kf_relay_event(KF_EVENT_CHAT, pc->key, agent, seq, pc->kind == KF_CONN_AGENT, pc->content,
+		       pc->len);
 	if (strcmp(tnode, kf_relay.node) == 0) {
 		struct kf_conn *to = pc->kind == KF_CONN_VISITOR ? kf_route_agent(agent)
 								 : kf_route_visitor(pc->key);
@@ -298,7 +303,9 @@ void kf_route_chat(struct kf_conn *c, const char *content, size_t len, const cha
 	for (int i = 0; i < 13; i++)
 		lens[i] = strlen(argv[i]);
 	lens[8] = len;
-	pc = kf_xcalloc(1, sizeof(*pc));
+	pc = kf_xcalloc(1, sizeof(*pc) + len + 1);
+	memcpy(pc->content, content, len);
+	pc->len = len;
 	pc->conn_id = c->id;
 	pc->kind = c->kind;
 	snprintf(pc->key, sizeof(pc->key), "%s", key);
@@ -365,6 +372,7 @@ static void agent_closed(struct json_object *msg)
 			kf_conn_send_frame(a, "close", kf_relay.msg_chat_ended, NULL, key, NULL);
 		if (!c)
 			continue;
+		kf_relay_event(KF_EVENT_CLOSE, c->key, admin, 0, true, "agent_closed", 12);
 		c->ended = true;
 		kf_conn_send_frame(c, "close", kf_relay.msg_chat_ended, NULL, c->key, NULL);
 		kf_conn_close(c, LWS_CLOSE_STATUS_NORMAL, "chat ended");

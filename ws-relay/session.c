@@ -276,6 +276,8 @@ void kf_session_established(struct lws *wsi, struct kf_conn *c)
 			p->resumed ? "resumed" : c->admin_id ? "bound" : "waiting");
 		if (p->old_node[0] && strcmp(p->old_node, kf_relay.node) != 0)
 			tell_replaced(p->old_node, c->key);
+		if (!p->resumed)
+			kf_relay_event(KF_EVENT_CONNECT, c->key, c->admin_id, 0, false, NULL, 0);
 		if (!c->admin_id && !in_pairs(&p->assigned, c->key))
 			kf_conn_send_frame(c, "system", kf_relay.msg_no_agent, NULL, c->key, NULL);
 		kf_history_start(c, c->key, p->last_seq >= 0 ? p->last_seq : p->ack, p->seq);
@@ -308,6 +310,7 @@ static void visitor_gone(const char *key, int64_t gen, const char *reason)
 	}
 	if (rc != 0)
 		return; /* a newer connection owns it */
+	kf_relay_event(KF_EVENT_CLOSE, key, out.agent, 0, false, reason, strlen(reason));
 	if (out.agent)
 		kf_route_notice_agent(out.agent, "close", kf_relay.msg_chat_ended, key);
 	kf_route_bindings(&out.assigned);
