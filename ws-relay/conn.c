@@ -25,6 +25,8 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static void free_queue(struct kf_conn *c);
+
 int kf_conn_send(struct kf_conn *c, const char *data, size_t len)
 {
 	struct kf_out *o;
@@ -35,7 +37,10 @@ int kf_conn_send(struct kf_conn *c, const char *data, size_t len)
 		kf_warn("%s %s: send queue full (%zu frames), dropping the slow reader",
 			c->kind == KF_CONN_AGENT ? "agent" : "visitor", c->ip, c->queued);
 		c->leaving = c->kind == KF_CONN_VISITOR;
+		free_queue(c);
 		kf_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "send queue full");
+		/* it does not read, so it never becomes writable: drop it now */
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
 		return -1;
 	}
 	o = kf_xmalloc(sizeof(*o) + LWS_PRE + len);
@@ -79,6 +84,7 @@ void kf_conn_close(struct kf_conn *c, int code, const char *reason)
 	if (c->close_code)
 		return;
 	c->close_code = code;
+	c->close_at = time(NULL);
 	snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
 	lws_callback_on_writable(c->wsi);
 }

@@ -90,6 +90,7 @@ struct kf_conn {
 	time_t last_seen;             /* any frame from the client */
 	time_t last_chat;             /* visitor: last chat either way */
 	int close_code;               /* set: close once the queue is written */
+	time_t close_at;              /* when the close was asked for */
 	char close_reason[64];
 	bool ended;                   /* the store is already up to date */
 	bool leaving;                 /* closed for a reason that ends the chat */

@@ -19,10 +19,16 @@
 /* Grace periods settled per tick. */
 #define GRACES_PER_TICK 100
 
+/* A close that could not be written in this long is forced. */
+#define CLOSE_WAIT_SEC 10
+
 static void check_conn(struct kf_conn *c, time_t now)
 {
-	if (c->close_code)
+	if (c->close_code) {
+		if (now - c->close_at > CLOSE_WAIT_SEC)
+			lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
 		return;
+	}
 	if (now - c->last_seen > kf_relay.ping_sec) {
 		kf_info("%s %s: no ping for %lds, closing", c->kind == KF_CONN_AGENT ? "agent" : "visitor",
 			c->ip, kf_relay.ping_sec);
