@@ -141,7 +141,7 @@ static const struct cfg_key cfg_table[] = {
 	I("Events", "TaskRetryDelaySec", 180, 0, 2592000),
 	I("Events", "TaskFirstDelaySec", 30, 0, 2592000),
 	I("Events", "TaskStaleSec", 600, 2, 2592000),
-	I("Events", "TaskShutdownWaitSec", 60, 0, 3600),
+	I("Events", "TaskShutdownWaitSec", 8, 0, 3600),
 
 	S("Messages", "NoAgent", "No agent is available yet, please wait.", 1024),
 	S("Messages", "NewVisitor", "A new visitor has joined.", 1024),

@@ -29,6 +29,8 @@
 
 struct kf_relay kf_relay;
 
+static lws_retry_bo_t idle_policy;
+
 static const struct lws_protocols protocols[] = {
 	{ "kefu", kf_conn_callback, sizeof(struct kf_conn), 4096, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
@@ -282,7 +284,16 @@ int main(int argc, char **argv)
 		kf_err("unable to create the libwebsockets context");
 		goto out_loop;
 	}
+	/*
+	 * Protocol-level keepalive: lws pings a connection idle for half of
+	 * PingLastTimeSec and hangs up one that stays silent, so proxies keep
+	 * idle WebSockets open and dead peers go.  The application-level rule
+	 * (a client frame every PingLastTimeSec) is enforced by timers.c.
+	 */
+	idle_policy.secs_since_valid_ping = (uint16_t)(kf_relay.ping_sec / 2 > 0 ? kf_relay.ping_sec / 2 : 1);
+	idle_policy.secs_since_valid_hangup = (uint16_t)(kf_relay.ping_sec + 10 < 65535 ? kf_relay.ping_sec + 10 : 65535);
 	memset(&info, 0, sizeof(info));
+	info.retry_and_idle_policy = &idle_policy;
 	info.port = port;
 	info.iface = host;
 	info.protocols = protocols;
