@@ -212,11 +212,17 @@ static void forget(struct kf_persist *p, const struct entry *es, size_t n)
 	for (size_t i = 0; i < n + 3; i++)
 		lens[i] = strlen(argv[i]);
 	reply = kf_redis_cmdargv(p->redis, (int)(n + 3), argv, lens);
+	if (reply && reply->type == REDIS_REPLY_ERROR)
+		kf_warn("writer: XACK: %s", reply->str);
 	if (reply)
 		freeReplyObject(reply);
 	argv[1] = "XDEL";
 	argv[2] = p->stream;
+	lens[1] = strlen(argv[1]);
+	lens[2] = strlen(argv[2]);
 	reply = kf_redis_cmdargv(p->redis, (int)(n + 2), argv + 1, lens + 1);
+	if (reply && reply->type == REDIS_REPLY_ERROR)
+		kf_warn("writer: XDEL: %s", reply->str);
 	if (reply)
 		freeReplyObject(reply);
 	free(argv);

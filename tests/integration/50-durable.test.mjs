@@ -172,6 +172,16 @@ async function sql(query) {
     .map((l) => l.split('\t'));
 }
 
+// The length of the MySQL write queue in Redis (PREFIX wq; prefix kf:).
+async function writeQueueLength() {
+  const { stdout } = await run(
+    'redis-cli',
+    ['--no-auth-warning', '-p', String(E.KEFU_REDIS_PORT), '-a', E.KEFU_REDIS_PASSWORD, 'XLEN', 'kf:wq'],
+    { timeout: 15000 },
+  );
+  return Number(stdout.trim());
+}
+
 async function msgStats(key) {
   const [row] = await sql(
     'SELECT COUNT(*), COUNT(DISTINCT m.seq), COALESCE(MIN(m.seq), 0), COALESCE(MAX(m.seq), 0)' +
@@ -745,6 +755,13 @@ test('two nodes: 1,000 messages each way with seq and acks, info right, all in M
       if (page.data.length < 100) break;
     }
     assert.equal(history.length, 2000, 'POST /admin/ws/history returns the 2,000 messages');
+    // what is in MySQL leaves the Redis write queue (acknowledged and deleted)
+    let left = -1;
+    for (let i = 0; i < 50 && left !== 0; i++) {
+      left = await writeQueueLength();
+      if (left !== 0) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(left, 0, 'the Redis write queue is empty once MySQL has everything');
     history.forEach((m, i) => {
       assert.equal(m.seq, i + 1, `history row ${i}: ${JSON.stringify(m)}`);
       const want = expected.get(m.seq);
