@@ -3,7 +3,7 @@
 # BENCHMARKS.md. Not a test: `make test` never runs it.
 #
 #   make bench            full: every scenario 3 times, the median reported
-#   make bench QUICK=1    one run of each scenario, shorter steps
+#   make bench QUICK=1    one run of each scenario, shorter steps (~3 min)
 #   bash tests/bench/run.sh [--quick] [--out FILE] [--only LIST]
 #       LIST: comma-separated scenarios: held,held4,tput,lat,api
 #       (held4, the 4-node connection count, runs in the full mode only)
@@ -68,7 +68,7 @@ if ((QUICK)); then
 	SETTLE=1
 	STEP_SEC=1.5
 	DRAIN=1.5
-	RATES=5000,10000,20000,30000,40000,60000,80000,100000,130000,160000
+	RATES=1000,2000,5000,10000,20000,30000,40000,60000,80000,100000,130000,160000
 	LAT_SEC=3
 	WRK_SEC=3
 	ONLY=${ONLY//held4/}
@@ -79,7 +79,7 @@ else
 	SETTLE=2
 	STEP_SEC=4
 	DRAIN=2
-	RATES=5000,10000,15000,20000,25000,30000,40000,50000,60000,70000,80000,100000,120000,140000,160000,200000
+	RATES=1000,2000,3000,5000,7500,10000,15000,20000,25000,30000,40000,50000,60000,70000,80000,100000,120000,140000,160000,200000
 	LAT_SEC=10
 	WRK_SEC=10
 fi
@@ -238,17 +238,26 @@ pin_stack() {
 	# shellcheck disable=SC2046
 	pin "$SCPU" "$(spid web)" $(pgrep -P "$(spid web)")
 	for ((i = 1; i <= RELAYS; i++)); do
-		pin "$SCPU" "$(spid "relay$i")"
+		[[ -f $STACKDIR/run/relay$i.pid ]] && pin "$SCPU" "$(spid "relay$i")"
 	done
+	return 0
 }
 pin_stack
 
-# kefu_fresh: restart the relay nodes on an empty Redis, so every run
-# starts from a fresh process (RSS) and no state of the run before.
+# kefu_fresh N: restart relay nodes 1..N on an empty Redis (the others
+# stay stopped: a node that runs takes a share of the MySQL writes), so
+# every run starts from fresh processes (RSS) and no state of the run before.
 kefu_fresh() {
+	local n=$1 i
 	"$STACK" stop-service relay "$STACKDIR" >/dev/null 2>&1
+	# a relay at its fd limit logs every failed accept: keep the disk
+	for i in "$STACKDIR"/log/kefu-relay*.log; do
+		[[ -f $i ]] && : >"$i"
+	done
 	rcli FLUSHDB >/dev/null
-	"$STACK" start-service relay "$STACKDIR" >/dev/null 2>&1 || die "relay nodes did not start again"
+	for ((i = 1; i <= n; i++)); do
+		"$STACK" start-service "relay$i" "$STACKDIR" >/dev/null 2>&1 || die "relay node $i did not start again"
+	done
 	pin_stack
 	sleep 0.5
 }
@@ -348,11 +357,14 @@ LGP=(taskset -c "$CCPU" "$LG")
 scen_held() {
 	local r
 	for ((r = 1; r <= RUNS; r++)); do
-		kefu_fresh
+		kefu_fresh 1
 		# shellcheck disable=SC2046
 		record held kefu "$r" "${LGK[@]}" --keys rest --url "${RELAY_URLS[0]}" --idle $HELD_IDLE \
 			--pairs $HELD_PAIRS --connect-timeout 5 --hold-sec "$HOLD_SEC" --settle-sec "$SETTLE" --label held-kefu \
 			$(kefu_pids 1)
+		# accept() failing with EMFILE once the relay is at its fd limit
+		echo "R relay_emfile_log_lines $(grep -c 'accept: errno 24' "$STACKDIR/log/kefu-relay1.log" || true)" \
+			>>"$RES/held/kefu.$r.txt"
 		node_start
 		record held node "$r" "${LGP[@]}" --proto node --url "$NODE_URL" --idle $HELD_IDLE \
 			--pairs $HELD_PAIRS --connect-timeout 5 --hold-sec "$HOLD_SEC" --settle-sec "$SETTLE" --label held-node \
@@ -375,7 +387,7 @@ scen_held4() {
 		echo "${RELAY_URLS[*]:0:4}"
 	)
 	for ((r = 1; r <= RUNS; r++)); do
-		kefu_fresh
+		kefu_fresh 4
 		# shellcheck disable=SC2046
 		record held4 kefu "$r" "${LGK[@]}" --keys redis --url "$urls" --idle 0 \
 			--pairs $((4 * (HELD_PAIRS + HELD_IDLE / 2))) --procs 5 --hold-sec "$HOLD_SEC" \
@@ -388,11 +400,11 @@ scen_tput() {
 	local r args=(--pairs $TPUT_PAIRS --rates "$RATES" --step-sec "$STEP_SEC" --drain-sec "$DRAIN"
 		--settle-sec "$SETTLE")
 	for ((r = 1; r <= RUNS; r++)); do
-		kefu_fresh
+		kefu_fresh 1
 		# shellcheck disable=SC2046
 		record tput kefu "$r" "${LGK[@]}" --keys rest --url "${RELAY_URLS[0]}" "${args[@]}" \
 			--label tput-kefu $(kefu_pids 1)
-		kefu_fresh
+		kefu_fresh 2
 		# shellcheck disable=SC2046
 		record tput kefu2 "$r" "${LGK[@]}" --keys rest --url "${RELAY_URLS[0]}" \
 			--agent-url "${RELAY_URLS[1]}" "${args[@]}" --label tput-kefu-2nodes $(kefu_pids 2)
@@ -413,7 +425,7 @@ scen_lat() {
 	local r args=(--idle $LAT_IDLE --pairs $TPUT_PAIRS --rates 2000 --step-sec "$LAT_SEC"
 		--drain-sec "$DRAIN" --settle-sec "$SETTLE" --stop-p99-ms 1000000)
 	for ((r = 1; r <= RUNS; r++)); do
-		kefu_fresh
+		kefu_fresh 1
 		# shellcheck disable=SC2046
 		record lat kefu "$r" "${LGK[@]}" --keys rest --url "${RELAY_URLS[0]}" "${args[@]}" \
 			--label lat-kefu $(kefu_pids 1)
@@ -463,7 +475,7 @@ scen_api() {
 	wpid=$!
 	PIDS+=("$wpid")
 	wait_http "http://127.0.0.1:$port/none" 10
-	kefu_fresh
+	kefu_fresh 1
 	token=$(curl -s -X POST "http://127.0.0.1:$port/admin/login" -d username="$KEFU_ADMIN_USER" \
 		-d password="$KEFU_ADMIN_PASSWORD" | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
 	[[ -n $token ]] || die "could not log in through the bench lighttpd"
@@ -540,7 +552,7 @@ if want api; then scen_api; fi
 	echo "nofile=$(ulimit -Hn)"
 	echo "pin=servers (relays, kefu-api, lighttpd, node, nginx) on CPU $SCPU; load generator, wrk, Redis, MariaDB on CPU $CCPU"
 	echo "kefu=$(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet -- ws-relay shared fcgi-api || echo ' (with uncommitted changes)')"
-	echo "lws=$(pkg-config --modversion libwebsockets 2>/dev/null)"
+	echo "lws=$(dpkg-query -W -f='${Version}' libwebsockets-dev 2>/dev/null)"
 	echo "libuv=$(pkg-config --modversion libuv 2>/dev/null)"
 	echo "hiredis=$(pkg-config --modversion hiredis 2>/dev/null)"
 	echo "redis=$(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/')"
