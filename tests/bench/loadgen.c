@@ -100,6 +100,10 @@ struct slot {
 	uint64_t sent, delivered, acks, errors, stray, skipped;
 	uint64_t cpu_ns;             /* this worker's user+sys during the step */
 	uint64_t hist[HIST_N];
+	/* the reconnect storm (--storm-after) */
+	uint64_t storm_dropped, storm_back, storm_failed;
+	uint64_t ag_acks, v_unique, v_dup, v_recovered, own_replay;
+	uint64_t storm_hist[HIST_N];          /* ns from the drop to open again */
 	char err_text[3][120];
 	int nerr_text;
 };
@@ -109,6 +113,7 @@ struct ctl {
 	int cmd;
 	int group;
 	int64_t start_ns, end_ns;    /* step window (CLOCK_MONOTONIC) */
+	int64_t storm_ns;            /* the step drops and reconnects then (0: no) */
 	double wrate[MAX_PROCS];     /* messages/s per worker for the step */
 	struct slot slot[MAX_PROCS];
 };
@@ -138,6 +143,7 @@ static struct {
 	int pids[MAX_PIDS], npids;
 	const char *label;
 	double connect_timeout;
+	double storm_after;
 } opt = {
 	.proto = P_KEFU,
 	.procs = 0,
@@ -340,6 +346,9 @@ struct conn {
 	uint32_t ncarry;
 	char *wbuf;
 	uint32_t wlen, woff;
+	bool storm;                  /* dropped by the storm, reconnecting */
+	int64_t back_at;             /* when it was open again */
+	int64_t vmax;                /* visitor: highest seq of an agent's chat */
 };
 
 struct worker {
@@ -368,6 +377,9 @@ struct worker {
 	struct kf_config *cfg;
 	const char *prefix;
 	long long admin_base;
+	bool stormed;
+	int64_t storm_t0;
+	long storm_cursor;
 };
 
 static uint32_t xorshift(uint32_t *s)
@@ -519,6 +531,8 @@ static void conn_fail(struct worker *w, struct conn *c, enum fail why)
 	c->state = C_DONE;
 	add(&w->s->fail[c->group], 1);
 	add(&w->s->fail_by[why], 1);
+	if (c->storm)
+		add(&w->s->storm_failed, 1);
 }
 
 /* An open connection ended (by the server, or an error). */
@@ -557,8 +571,12 @@ static const char *conn_path(struct conn *c, char *buf, size_t size)
 		snprintf(buf, size, "/ws?me=%s&peer=%s", c->key, c->peer);
 		break;
 	default:
-		snprintf(buf, size, "%s?ws_key=%s",
-			 c->role == R_VISITOR ? "/ws/api/link" : "/ws/admin/link", c->key);
+		if (c->role == R_VISITOR && c->vmax > 0 && opt.proto == P_KEFU)
+			snprintf(buf, size, "/ws/api/link?ws_key=%s&last_seq=%lld", c->key,
+				 (long long)c->vmax);
+		else
+			snprintf(buf, size, "%s?ws_key=%s",
+				 c->role == R_VISITOR ? "/ws/api/link" : "/ws/admin/link", c->key);
 	}
 	return buf;
 }
@@ -695,23 +713,33 @@ static bool is_step_live(struct worker *w)
 	return w->cmd == CMD_STEP;
 }
 
-static void on_marker(struct worker *w, const char *p, size_t n)
+/* The send time in a message's "@@" + 16 hex digits marker. */
+static bool marker_ts(const char *p, size_t n, uint64_t *ts)
 {
 	const char *m = memmem(p, n, "@@", 2);
-	uint64_t ts = 0;
-	int64_t now;
 
+	*ts = 0;
 	if (!m || (size_t)(p + n - m) < 18)
-		return;
+		return false;
 	for (int i = 2; i < 18; i++) {
 		char ch = m[i];
 		unsigned d = ch >= '0' && ch <= '9' ? (unsigned)(ch - '0')
 			   : ch >= 'a' && ch <= 'f' ? (unsigned)(ch - 'a' + 10) : 99;
 
 		if (d > 15)
-			return;
-		ts = ts << 4 | d;
+			return false;
+		*ts = *ts << 4 | d;
 	}
+	return true;
+}
+
+static void on_marker(struct worker *w, const char *p, size_t n)
+{
+	uint64_t ts;
+	int64_t now;
+
+	if (!marker_ts(p, n, &ts))
+		return;
 	if (!is_step_live(w)) {
 		add(&w->s->stray, 1);
 		return;
@@ -719,6 +747,50 @@ static void on_marker(struct worker *w, const char *p, size_t n)
 	now = now_ns();
 	add(&w->s->delivered, 1);
 	add(&w->s->hist[hist_idx(now > (int64_t)ts ? (uint64_t)(now - (int64_t)ts) : 0)], 1);
+}
+
+/* The integer value of "name":N in a JSON text (-1 when absent). */
+static long long json_int(const char *p, size_t n, const char *name)
+{
+	char pat[32];
+	size_t pl = (size_t)snprintf(pat, sizeof(pat), "\"%s\":", name);
+	const char *q = memmem(p, n, pat, pl);
+	long long v = 0;
+
+	if (!q)
+		return -1;
+	for (q += pl; q < p + n && *q >= '0' && *q <= '9'; q++)
+		v = v * 10 + (*q - '0');
+	return v;
+}
+
+/*
+ * A chat frame on a chatting visitor during the storm step: an agent's
+ * message with a seq above what it has seen is new (in order, exactly
+ * once), else a duplicate; its own messages replayed are counted apart.
+ * New ones sent before the visitor was back were recovered by the replay.
+ */
+static void storm_chat(struct worker *w, struct conn *c, const char *p, size_t n)
+{
+	const char *f;
+	size_t fl;
+	uint64_t ts;
+	long long seq = json_int(p, n, "seq");
+
+	if (!is_step_live(w) || seq < 0)
+		return;
+	if (!json_str(p, n, "from", &f, &fl) || fl != 5 || memcmp(f, "agent", 5) != 0) {
+		add(&w->s->own_replay, 1);
+		return;
+	}
+	if (seq <= c->vmax) {
+		add(&w->s->v_dup, 1);
+		return;
+	}
+	c->vmax = seq;
+	add(&w->s->v_unique, 1);
+	if (c->back_at && marker_ts(p, n, &ts) && (int64_t)ts < c->back_at)
+		add(&w->s->v_recovered, 1);
 }
 
 static void on_text(struct worker *w, struct conn *c, const char *p, size_t n)
@@ -736,8 +808,12 @@ static void on_text(struct worker *w, struct conn *c, const char *p, size_t n)
 	}
 	if (tl == 4 && memcmp(t, "chat", 4) == 0) {
 		on_marker(w, p, n);
+		if (opt.storm_after > 0 && c->role == R_VISITOR && c->group == G_CHAT)
+			storm_chat(w, c, p, n);
 	} else if (tl == 3 && memcmp(t, "ack", 3) == 0) {
 		add(&w->s->acks, 1);
+		if (opt.storm_after > 0 && c->role == R_AGENT && c->group == G_CHAT && is_step_live(w))
+			add(&w->s->ag_acks, 1);
 	} else if (tl == 4 && memcmp(t, "pong", 4) == 0) {
 		add(&w->s->pongs, 1);
 	} else if (tl == 7 && memcmp(t, "connect", 7) == 0) {
@@ -871,6 +947,11 @@ static void on_handshake_data(struct worker *w, struct conn *c)
 	add(&w->s->ok[c->group], 1);
 	add(&w->s->open_now, 1);
 	w->s->last_ns[c->group] = now_ns();
+	if (c->storm && !c->back_at) {
+		c->back_at = now_ns();
+		add(&w->s->storm_back, 1);
+		add(&w->s->storm_hist[hist_idx((uint64_t)(c->back_at - w->storm_t0))], 1);
+	}
 	c->next_ping = now_ns() + (int64_t)opt.ping_sec * 1000000000 +
 		       (int64_t)(xorshift(&c->mask_state) % 1000) * 1000000 * opt.ping_sec;
 	if (opt.proto == P_NCHAN)
@@ -1057,6 +1138,18 @@ retry:
 	return -1;
 }
 
+/* A fresh single-use ticket for agent connection i (a synthetic admin id). */
+static int agent_ticket(struct worker *w, long i, char key[KF_KEY_LEN + 1])
+{
+	/* admin_id is an unsigned INT in MySQL: stay below 2^32 */
+	long long id = w->admin_base + (long long)w->id * 40000LL + i;
+	char name[32];
+
+	snprintf(name, sizeof(name), "bench-%lld", id);
+	return kf_store_agent_register(w->redis, w->prefix, id, name,
+				       (long)kf_config_int(w->cfg, "Relay", "AgentKeyTtlSec"), key);
+}
+
 /* Mint keys for one group of this worker's connections.  false: give up. */
 static bool mint_keys(struct worker *w, int g)
 {
@@ -1097,14 +1190,7 @@ static bool mint_keys(struct worker *w, int g)
 		int rc;
 
 		if (c->role == R_AGENT) {
-			/* admin_id is an unsigned INT in MySQL: stay below 2^32 */
-			long long id = w->admin_base + (long long)w->id * 40000LL + i;
-			char name[32];
-
-			snprintf(name, sizeof(name), "bench-%lld", id);
-			rc = kf_store_agent_register(w->redis, w->prefix, id, name,
-						     (long)kf_config_int(w->cfg, "Relay", "AgentKeyTtlSec"),
-						     key);
+			rc = agent_ticket(w, i, key);
 		} else if (opt.keys_redis) {
 			rc = kf_store_visitor_issue(
 				w->redis, w->prefix, "127.0.0.1",
@@ -1224,6 +1310,59 @@ static void send_chat(struct worker *w, struct conn *c)
 	add(&w->s->sent, 1);
 }
 
+/*
+ * The storm: every idle connection and every chatting visitor of this
+ * worker is reset at once (no close frame: a dropped connection), then all
+ * reconnect with the same keys (kefu visitors with last_seq; kefu agents
+ * with fresh tickets, since theirs are single-use).
+ */
+static void storm_drop(struct worker *w, int64_t now)
+{
+	struct linger lg = { 1, 0 };
+
+	w->stormed = true;
+	w->storm_t0 = now;
+	w->storm_cursor = 0;
+	for (long i = 0; i < w->n; i++) {
+		struct conn *c = &w->c[i];
+
+		if (c->state != C_OPEN || (c->group == G_CHAT && c->role != R_VISITOR))
+			continue;
+		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		close_fd(w, c);
+		if (c->ready)
+			add(&w->s->ready[c->group], (uint64_t)-1);
+		c->ready = 0;
+		add(&w->s->open_now, (uint64_t)-1);
+		c->state = C_NEW;
+		c->storm = true;
+		c->back_at = 0;
+		add(&w->s->storm_dropped, 1);
+	}
+}
+
+static void storm_reconnect(struct worker *w)
+{
+	while (w->inflight < opt.conc && w->storm_cursor < w->n) {
+		long i = w->storm_cursor++;
+		struct conn *c = &w->c[i];
+		char key[KF_KEY_LEN + 1];
+
+		if (!c->storm || c->state != C_NEW)
+			continue;
+		if (opt.proto == P_KEFU && c->role == R_AGENT) {
+			if (agent_ticket(w, i, key) != 0) {
+				c->state = C_DONE;
+				add(&w->s->storm_failed, 1);
+				add(&w->s->fail_by[F_KEY], 1);
+				continue;
+			}
+			memcpy(c->key, key, sizeof(key));
+		}
+		conn_start(w, c);
+	}
+}
+
 static void run_step(struct worker *w)
 {
 	int64_t now = now_ns();
@@ -1234,6 +1373,11 @@ static void run_step(struct worker *w)
 		return;
 	if (now < w->step_t0)
 		return;
+	w->step_t1 = __atomic_load_n(&ctl->end_ns, __ATOMIC_RELAXED); /* may be moved */
+	if (ctl->storm_ns && !w->stormed && now >= ctl->storm_ns)
+		storm_drop(w, now);
+	if (w->stormed)
+		storm_reconnect(w);
 	if (now >= w->step_t1 || !w->nchat) {
 		w->s->cpu_ns = self_cpu_ns() - w->cpu0;
 		w->step_done = true;
@@ -1517,7 +1661,10 @@ static void usage(void)
 	      "                          in flight per worker\n"
 	      "  --rates R1,R2,...       total chat msg/s per step (both directions); none: hold\n"
 	      "  --step-sec S --drain-sec S --hold-sec S --settle-sec S --stop-p99-ms MS\n"
-	      "  --msg-bytes N --ping-sec N --pid NAME=PID (repeatable) --label NAME\n",
+	      "  --msg-bytes N --ping-sec N --pid NAME=PID (repeatable) --label NAME\n"
+	      "  --storm-after S         in the first step, S s in: reset every idle connection\n"
+	      "                          and chatting visitor at once, reconnect them all, end the\n"
+	      "                          step 2 s after the last is back (--step-sec: at most)\n",
 	      stderr);
 	exit(2);
 }
@@ -1596,6 +1743,8 @@ static void parse_args(int argc, char **argv)
 			opt.ping_sec = (int)arg_num(v, 1, 3600, a);
 		} else if (strcmp(a, "--connect-timeout") == 0) {
 			opt.connect_timeout = arg_num(v, 1, 600, a);
+		} else if (strcmp(a, "--storm-after") == 0) {
+			opt.storm_after = arg_num(v, 0.1, 600, a);
 		} else if (strcmp(a, "--label") == 0) {
 			opt.label = v;
 		} else if (strcmp(a, "--pid") == 0) {
@@ -1754,6 +1903,48 @@ static void connect_group(int g, long expect)
 	fflush(stdout);
 }
 
+/* Time (ms after the drop) by which fraction f of the dropped were back; -1: never. */
+static double storm_time(const uint64_t *h, uint64_t dropped, double f)
+{
+	uint64_t want = (uint64_t)ceil(f * (double)dropped), run = 0;
+
+	for (int i = 0; i < HIST_N && want; i++) {
+		run += h[i];
+		if (run >= want)
+			return hist_value(i) / 1e6;
+	}
+	return -1;
+}
+
+static void storm_report(void)
+{
+	uint64_t h[HIST_N];
+	uint64_t dropped = SUM(storm_dropped), back = SUM(storm_back), failed = SUM(storm_failed);
+	uint64_t acked = SUM(ag_acks), uniq = SUM(v_unique);
+	double t99, t100;
+
+	memset(h, 0, sizeof(h));
+	for (int i = 0; i < nkids; i++)
+		for (int j = 0; j < HIST_N; j++)
+			h[j] += ld(&ctl->slot[i].storm_hist[j]);
+	t99 = storm_time(h, dropped, 0.99);
+	t100 = storm_time(h, dropped, 1.0);
+	printf("storm: %" PRIu64 " connections reset at once; %" PRIu64 " back, %" PRIu64
+	       " failed; 99 %% back after %.0f ms, all after %.0f ms (-1: never)\n",
+	       dropped, back, failed, t99, t100);
+	printf("storm chat: agents' messages stored (acked) %" PRIu64 ", delivered to their visitors "
+	       "%" PRIu64 " (%" PRIu64 " of them sent before the visitor was back: recovered), missed "
+	       "%" PRId64 ", duplicates %" PRIu64 ", own messages replayed %" PRIu64 "\n",
+	       acked, uniq, SUM(v_recovered), (int64_t)acked - (int64_t)uniq, SUM(v_dup),
+	       SUM(own_replay));
+	printf("R storm_dropped %" PRIu64 "\nR storm_back %" PRIu64 "\nR storm_failed %" PRIu64
+	       "\nR storm_t99_ms %.0f\nR storm_t100_ms %.0f\nR storm_acked %" PRIu64
+	       "\nR storm_delivered %" PRIu64 "\nR storm_recovered %" PRIu64 "\nR storm_missed %" PRId64
+	       "\nR storm_dup %" PRIu64 "\n",
+	       dropped, back, failed, t99, t100, acked, uniq, SUM(v_recovered),
+	       (int64_t)acked - (int64_t)uniq, SUM(v_dup));
+}
+
 /* One rate step; returns false when stepping should stop. */
 static bool step(int k, double rate, double *best10, double *best100)
 {
@@ -1763,7 +1954,7 @@ static bool step(int k, double rate, double *best10, double *best100)
 	int64_t t0;
 	double secs = opt.step_sec, p50, p99, p999, pmax, lgcpu, mps, target;
 	uint64_t errors, skipped, stray;
-	bool lossless, client_limited;
+	bool lossless, client_limited, storm;
 	uint64_t drops0 = SUM(dropped), drops;
 	char cpus[256] = "";
 	size_t cl = 0;
@@ -1782,8 +1973,27 @@ static bool step(int k, double rate, double *best10, double *best100)
 	t0 = now_ns() + 50000000; /* 50 ms for every worker to see it */
 	ctl->start_ns = t0;
 	ctl->end_ns = t0 + (int64_t)(secs * 1e9);
+	storm = k == 0 && opt.storm_after > 0;
+	ctl->storm_ns = storm ? t0 + (int64_t)(opt.storm_after * 1e9) : 0;
 	take_sample(&a);
 	command(CMD_STEP, 0);
+	if (storm) {
+		/* end the step 2 s after the last dropped connection is back (or gave up) */
+		int64_t lim = ctl->end_ns;
+
+		while (now_ns() < lim) {
+			uint64_t dropped_n = SUM(storm_dropped);
+
+			if (now_ns() > ctl->storm_ns + 500000000 && dropped_n &&
+			    SUM(storm_back) + SUM(storm_failed) >= dropped_n) {
+				if (ctl->end_ns > now_ns() + 2000000000)
+					__atomic_store_n(&ctl->end_ns, now_ns() + 2000000000, __ATOMIC_RELAXED);
+				break;
+			}
+			usleep(20000);
+		}
+		secs = (double)(ctl->end_ns - t0) / 1e9;
+	}
 	if (!wait_acks(secs + 30))
 		printf("  (a worker did not finish the step in time)\n");
 	take_sample(&b);
@@ -1791,7 +2001,7 @@ static bool step(int k, double rate, double *best10, double *best100)
 	sent = SUM(sent);
 	for (int i = 0; i < (int)(opt.drain_sec * 100) + 1; i++) {
 		deliv = SUM(delivered);
-		if (deliv >= sent)
+		if (storm ? SUM(v_unique) >= SUM(ag_acks) : deliv >= sent)
 			break;
 		if (deliv == prev && i > 50)
 			break; /* nothing more arrives */
@@ -1849,6 +2059,8 @@ static bool step(int k, double rate, double *best10, double *best100)
 		for (int i = 0; i < nkids; i++)
 			for (int j = 0; j < ctl->slot[i].nerr_text; j++)
 				printf("  error frame: %s\n", ctl->slot[i].err_text[j]);
+	if (storm)
+		storm_report();
 	fflush(stdout);
 	/* the highest rate of any step that met the bound with no loss */
 	if (lossless && !client_limited && p99 <= 10 && mps > *best10)

@@ -5,7 +5,7 @@
 #   make bench            full: every scenario 3 times, the median reported
 #   make bench QUICK=1    one run of each scenario, shorter steps (~3 min)
 #   bash tests/bench/run.sh [--quick] [--out FILE] [--only LIST]
-#       LIST: comma-separated scenarios: held,held4,tput,lat,api
+#       LIST: comma-separated scenarios: held,held4,tput,lat,storm,api
 #       (held4, the 4-node connection count, runs in the full mode only)
 #
 # What it starts (all on 127.0.0.1, all stopped at the end):
@@ -31,7 +31,7 @@ STACKDIR=$B/stack
 STACK=$ROOT/deploy/stack
 QUICK=0
 OUT=$ROOT/BENCHMARKS.md
-ONLY=held,held4,tput,lat,api
+ONLY=held,held4,tput,lat,storm,api
 
 while (($#)); do
 	case $1 in
@@ -71,6 +71,7 @@ if ((QUICK)); then
 	RATES=1000,2000,5000,10000,20000,30000,40000,60000,80000,100000,130000,160000
 	LAT_SEC=3
 	WRK_SEC=3
+	STORM_IDLE=5000
 	ONLY=${ONLY//held4/}
 else
 	RUNS=3
@@ -82,6 +83,7 @@ else
 	RATES=1000,2000,3000,5000,7500,10000,15000,20000,25000,30000,40000,50000,60000,70000,80000,100000,120000,140000,160000,200000
 	LAT_SEC=10
 	WRK_SEC=10
+	STORM_IDLE=15000
 fi
 # connections held on one node: up to the 20,000 open files a process may
 # have (hard limit here); the relay needs ~10 for itself
@@ -144,6 +146,12 @@ cleanup() {
 	done
 	PIDS=()
 	"$STACK" down "$STACKDIR" >/dev/null 2>&1 || true
+	# a relay at its fd limit logs every failed accept: keep the last MB
+	for p in "$STACKDIR"/log/kefu-relay*.log; do
+		if [[ -f $p ]] && (($(stat -c %s "$p") > 67108864)); then
+			tail -c 1048576 "$p" >"$p.tail" && mv -f "$p.tail" "$p"
+		fi
+	done
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -208,7 +216,7 @@ record() {
 	say "$scen/$sys run $run (load $(cut -d' ' -f1 /proc/loadavg))"
 	echo "L loadavg_1m $(cut -d' ' -f1 /proc/loadavg)" >"$RES/$scen/$sys.$run.txt"
 	timeout 900 "$@" >>"$RES/$scen/$sys.$run.txt" 2>&1 || say "$scen/$sys run $run: load generator exit $?"
-	grep -E '^(step|best|idle conn|chat conn|relay|node|nchan|after)' "$RES/$scen/$sys.$run.txt" | sed 's/^/    /' >&2 || true
+	grep -E '^(step|best|idle conn|chat conn|relay|node|nchan|after|storm)' "$RES/$scen/$sys.$run.txt" | sed 's/^/    /' >&2 || true
 }
 
 # ---------------------------------------------------------------- kefu
@@ -440,6 +448,29 @@ scen_lat() {
 	done
 }
 
+# (6) reconnect storm: every idle connection and every chatting visitor is
+# reset at once (no close frame) while 200 pairs chat at 1,000 msg/s; all
+# reconnect (kefu visitors with last_seq); time until 99 % / all are back,
+# and the agents' stored messages against what their visitors received
+scen_storm() {
+	local r args=(--idle "$STORM_IDLE" --pairs 200 --rates 1000 --step-sec 120 --storm-after 2
+		--drain-sec 3 --settle-sec "$SETTLE" --stop-p99-ms 1000000)
+	for ((r = 1; r <= RUNS; r++)); do
+		kefu_fresh 1
+		# shellcheck disable=SC2046
+		record storm kefu "$r" "${LGK[@]}" --keys rest --url "${RELAY_URLS[0]}" "${args[@]}" \
+			--label storm-kefu $(kefu_pids 1)
+		node_start
+		record storm node "$r" "${LGP[@]}" --proto node --url "$NODE_URL" "${args[@]}" \
+			--label storm-node --pid "node=$NODE_PID"
+		node_stop
+		nchan_start
+		record storm nchan "$r" "${LGP[@]}" --proto nchan --url "$NCHAN_URL" "${args[@]}" \
+			--label storm-nchan --pid "nchan=$NCHAN_WORKER"
+		nchan_stop
+	done
+}
+
 # (API) wrk through one lighttpd: kefu-api's info and link, the bare
 # FastCGI app answering the same bytes, static files of the same size
 scen_api() {
@@ -533,6 +564,7 @@ if want held; then scen_held; fi
 if want held4; then scen_held4; fi
 if want tput; then scen_tput; fi
 if want lat; then scen_lat; fi
+if want storm; then scen_storm; fi
 if want api; then scen_api; fi
 
 # ---------------------------------------------------------------- report
