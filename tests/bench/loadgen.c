@@ -14,7 +14,8 @@
  *          Visitor keys come from POST /api/link through the web server
  *          (--keys rest) or from the same Lua script kefu-api runs, called
  *          directly in Redis (--keys redis, for large counts); agent keys
- *          always from kf_store_agent_register in Redis (the script
+ *          always from kf_store_agent_register in Redis, just before each
+ *          agent connects, since tickets are single-use and live 60 s (the script
  *          POST /admin/ws runs), one synthetic admin id per agent, since
  *          the REST call registers only the logged-in admin.
  *   node   tests/bench/peers/node-relay.mjs: the same paths and frames;
@@ -1190,7 +1191,7 @@ static bool mint_keys(struct worker *w, int g)
 		int rc;
 
 		if (c->role == R_AGENT) {
-			rc = agent_ticket(w, i, key);
+			continue; /* single-use tickets live 60 s: taken just before connecting */
 		} else if (opt.keys_redis) {
 			rc = kf_store_visitor_issue(
 				w->redis, w->prefix, "127.0.0.1",
@@ -1411,10 +1412,22 @@ static void run_connect(struct worker *w)
 	long end = w->first[g] + w->count[g];
 
 	while (w->inflight < opt.conc && w->cursor[g] < end) {
-		struct conn *c = &w->c[w->cursor[g]++];
+		long i = w->cursor[g]++;
+		struct conn *c = &w->c[i];
+		char key[KF_KEY_LEN + 1];
 
-		if (c->state == C_NEW)
-			conn_start(w, c);
+		if (c->state != C_NEW)
+			continue;
+		if (opt.proto == P_KEFU && c->role == R_AGENT) {
+			if (agent_ticket(w, i, key) != 0) {
+				c->state = C_DONE;
+				add(&w->s->fail[g], 1);
+				add(&w->s->fail_by[F_KEY], 1);
+				continue;
+			}
+			memcpy(c->key, key, sizeof(key));
+		}
+		conn_start(w, c);
 	}
 	if (w->cursor[g] >= end && w->inflight == 0)
 		finish_cmd(w);
@@ -1890,7 +1903,7 @@ static void connect_group(int g, long expect)
 	if (SUM(mint_ok) > mint0) {
 		double ms = (double)(SUM(mint_ns) - mint_ns0) / 1e6 / nkids;
 
-		printf("  keys minted: %" PRIu64 " in %.2f s per worker (%.0f keys/s)\n",
+		printf("  visitor keys minted: %" PRIu64 " in %.2f s per worker (%.0f keys/s)\n",
 		       SUM(mint_ok) - mint0, ms / 1000, ms > 0 ? (double)(SUM(mint_ok) - mint0) / ms * 1000 : 0);
 	}
 	if (fail)
