@@ -275,6 +275,8 @@ int kf_store_route(struct kf_redis *r, const char *prefix, char kind, const char
  */
 extern const char kf_store_chat_lua[];
 extern const char kf_store_ack_lua[];
+/* The SHA-1 Redis names script by (EVALSHA), 40 hex digits + NUL. */
+void kf_store_script_sha(const char *script, char out[41]);
 /* Element i of an array reply as a number (0) or a string (""). */
 long long kf_store_elem_int(const redisReply *a, size_t i);
 const char *kf_store_elem_str(const redisReply *a, size_t i);

@@ -13,6 +13,8 @@
 
 #include <stdlib.h>
 
+#include <nettle/sha1.h>
+
 #include "kf_buf.h"
 #include "kf_err.h"
 #include "kf_log.h"
@@ -845,4 +847,20 @@ int kf_store_route(struct kf_redis *r, const char *prefix, char kind, const char
 		return KF_ERR_STORE;
 	freeReplyObject(reply);
 	return 0;
+}
+
+void kf_store_script_sha(const char *script, char out[41])
+{
+	static const char hex[] = "0123456789abcdef";
+	struct sha1_ctx ctx;
+	uint8_t d[SHA1_DIGEST_SIZE];
+
+	sha1_init(&ctx);
+	sha1_update(&ctx, strlen(script), (const uint8_t *)script);
+	sha1_digest(&ctx, sizeof(d), d);
+	for (size_t i = 0; i < sizeof(d); i++) {
+		out[2 * i] = hex[d[i] >> 4];
+		out[2 * i + 1] = hex[d[i] & 15];
+	}
+	out[40] = '\0';
 }

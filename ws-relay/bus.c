@@ -81,6 +81,7 @@ static void on_cmd_connect(const redisAsyncContext *ac, int status)
 	if (kf_relay.cmd_backoff_ms)
 		kf_info("redis (commands): connected again");
 	kf_relay.cmd_backoff_ms = 0;
+	kf_bus_load_scripts(); /* before anything can use EVALSHA on this connection */
 	kf_relay.cmd_ready = true;
 }
 
@@ -205,6 +206,18 @@ static void connect_sub(void)
 			  kf_relay.prefix, kf_relay.node);
 	kf_relay.sub = ac;
 	start_connect_timer(&kf_relay.sub_connect_timer, sub_connect_timeout);
+}
+
+void kf_bus_load_scripts(void)
+{
+	if (!kf_relay.cmd)
+		return;
+	if (!kf_relay.chat_sha[0]) {
+		kf_store_script_sha(kf_store_chat_lua, kf_relay.chat_sha);
+		kf_store_script_sha(kf_store_ack_lua, kf_relay.ack_sha);
+	}
+	redisAsyncCommand(kf_relay.cmd, NULL, NULL, "SCRIPT LOAD %s", kf_store_chat_lua);
+	redisAsyncCommand(kf_relay.cmd, NULL, NULL, "SCRIPT LOAD %s", kf_store_ack_lua);
 }
 
 void kf_bus_start(void)

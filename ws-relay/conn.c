@@ -296,6 +296,22 @@ int kf_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
 	struct kf_conn *c = user;
 
 	switch (reason) {
+	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+		/*
+		 * Keep a reserve of descriptors: a process at its open-file limit
+		 * makes lws retry the failed accept() in a loop.  accept() hands
+		 * out the lowest free descriptor, so its number tells how close
+		 * the process is ("in" is that descriptor; "user" points to lws's
+		 * struct lws_filter_network_conn_args, not to a kf_conn).
+		 * Refused here, the socket is closed at once.
+		 */
+		if (kf_relay.fd_limit && (long)(lws_intptr_t)in >= kf_relay.fd_limit) {
+			if (kf_relay.fd_refused++ % 1000 == 0)
+				kf_warn("connection refused: %ld open files reached (the limit less a reserve); "
+					"run more relay nodes", kf_relay.fd_limit);
+			return 1;
+		}
+		break;
 	case LWS_CALLBACK_HTTP:
 		return on_http(wsi, in ? (const char *)in : "/");
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:

@@ -111,6 +111,7 @@ struct kf_relay {
 	redisAsyncContext *cmd;        /* asynchronous: chat, history, acks */
 	redisAsyncContext *sub;        /* pub/sub: PREFIX ctl and PREFIX n:NODE */
 	bool cmd_ready, sub_ready;     /* connected (not just connecting) */
+	char chat_sha[41], ack_sha[41]; /* EVALSHA names of the hot scripts */
 	uv_timer_t cmd_connect_timer, sub_connect_timer;
 	time_t healthy_since;          /* heartbeats have succeeded since then */
 	bool bus_wanted;
@@ -126,6 +127,8 @@ struct kf_relay {
 	uint64_t next_id;
 	struct kf_persist *persist;
 	size_t nconns;
+	long fd_limit;             /* refuse connections from this descriptor on */
+	unsigned long fd_refused;
 	bool draining;
 	time_t last_heartbeat, last_sweep;
 	/* settings from the config */
@@ -218,6 +221,8 @@ bool kf_bus_cmdargv(redisCallbackFn *fn, void *priv, int argc, const char **argv
 		    const size_t *argvlen);
 /* Heartbeat (every HeartbeatSec). */
 void kf_bus_heartbeat(void);
+/* Load the chat and ack scripts into Redis (again, after a NOSCRIPT). */
+void kf_bus_load_scripts(void);
 
 /* timers.c */
 void kf_timers_start(void);

@@ -234,8 +234,13 @@ static void on_chat(redisAsyncContext *ac, void *r, void *priv)
 
 	(void)ac;
 	if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1) {
-		if (reply && reply->type == REDIS_REPLY_ERROR)
+		if (reply && reply->type == REDIS_REPLY_ERROR &&
+		    strncmp(reply->str, "NOSCRIPT", 8) == 0) {
+			kf_warn("redis forgot the chat script: loading it again");
+			kf_bus_load_scripts();
+		} else if (reply && reply->type == REDIS_REPLY_ERROR) {
 			kf_err("redis chat script: %s", reply->str);
+		}
 		if (c)
 			chat_error(c, pc->key, 0);
 		goto out;
@@ -287,8 +292,8 @@ void kf_route_chat(struct kf_conn *c, const char *content, size_t len, const cha
 	snprintf(hmax, sizeof(hmax), "%ld", kf_relay.history_max);
 	snprintf(bmax, sizeof(bmax), "%ld", kf_relay.backlog_max);
 	kf_frame_time(time(NULL), when, sizeof(when));
-	argv[0] = "EVAL";
-	argv[1] = kf_store_chat_lua;
+	argv[0] = "EVALSHA";
+	argv[1] = kf_relay.chat_sha;
 	argv[2] = "0";
 	argv[3] = kf_relay.prefix;
 	argv[4] = "0";
@@ -337,8 +342,8 @@ void kf_route_ack(struct kf_conn *c, int64_t seq, const char *key)
 	if (!*key)
 		return;
 	snprintf(s, sizeof(s), "%lld", (long long)seq);
-	argv[0] = "EVAL";
-	argv[1] = kf_store_ack_lua;
+	argv[0] = "EVALSHA";
+	argv[1] = kf_relay.ack_sha;
 	argv[2] = "0";
 	argv[3] = kf_relay.prefix;
 	argv[4] = key;
