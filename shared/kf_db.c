@@ -15,7 +15,8 @@
 #include "kf_mem.h"
 
 #define STMT_CACHE 64
-#define MAX_PARAMS 32
+/* Most parameters one statement may take (multi-row inserts use many). */
+#define MAX_PARAMS 320
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
 
@@ -245,7 +246,7 @@ static int run_stmt(struct conn *c, MYSQL_STMT *stmt, const struct kf_db_param *
 		    size_t nparams, kf_db_row_fn fn, void *ud, unsigned *err, uint64_t *affected,
 		    uint64_t *insert_id)
 {
-	MYSQL_BIND pb[MAX_PARAMS];
+	MYSQL_BIND *pb = NULL;
 	struct result res = { 0 };
 	MYSQL_RES *meta = NULL;
 	int rc = -1;
@@ -255,7 +256,7 @@ static int run_stmt(struct conn *c, MYSQL_STMT *stmt, const struct kf_db_param *
 		*err = CR_INVALID_PARAMETER_NO;
 		return -1;
 	}
-	memset(pb, 0, sizeof(pb));
+	pb = kf_xcalloc(nparams ? nparams : 1, sizeof(*pb));
 	for (size_t i = 0; i < nparams; i++) {
 		switch (params[i].type) {
 		case KF_DB_NULL:
@@ -362,6 +363,7 @@ out_stmt_error:
 	set_error(c, "execute", mysql_stmt_error(stmt));
 	rc = -1;
 out:
+	free(pb);
 	mysql_stmt_free_result(stmt);
 	mysql_stmt_reset(stmt);
 	if (meta)

@@ -36,6 +36,20 @@
 #define CLAIM_EVERY_SEC 10
 #define CACHE_MAX 10000
 #define BACKOFF_MAX_MS 5000
+/* Message rows per INSERT statement (6 parameters each). */
+#define ROWS_PER_INSERT 50
+
+#define INSERT_HEAD                                                                  \
+	"INSERT IGNORE INTO `message` (`conversation_id`, `seq`, `sender_kind`,"     \
+	" `sender_id`, `content`, `created`) VALUES "
+#define INSERT_ROW "(?, ?, ?, ?, ?, ?)"
+
+/* A message row on its way to MySQL (strings borrowed from the reply). */
+struct msg_row {
+	int64_t conv, seq, ts;
+	const char *kind, *id, *content;
+	size_t content_len;
+};
 
 struct conv_id {
 	char key[KF_KEY_LEN + 1];
@@ -53,6 +67,9 @@ struct kf_persist {
 	char batch[24];
 	struct conv_id *cache;
 	size_t ncache;
+	char *insert_many;               /* INSERT of ROWS_PER_INSERT rows */
+	struct msg_row rows[ROWS_PER_INSERT];
+	size_t nrows;
 };
 
 /* One entry of the stream: its id and its fields. */
@@ -125,6 +142,37 @@ static int conversation_id(struct kf_persist *p, const char *key, int64_t agent,
 	return 0;
 }
 
+/*
+ * Insert the queued message rows: one statement of ROWS_PER_INSERT rows,
+ * or one statement per row for a shorter remainder (two statement texts in
+ * all, so the prepared-statement cache stays small).
+ */
+static int flush_rows(struct kf_persist *p)
+{
+	struct kf_db_param prm[ROWS_PER_INSERT * 6];
+	size_t n = p->nrows;
+	int rc = 0;
+
+	p->nrows = 0;
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct msg_row *r = &p->rows[i];
+
+		prm[6 * i] = KF_DB_INT(r->conv);
+		prm[6 * i + 1] = KF_DB_INT(r->seq);
+		prm[6 * i + 2] = KF_DB_CSTR(r->kind);
+		prm[6 * i + 3] = KF_DB_CSTR(r->id);
+		prm[6 * i + 4] = KF_DB_STR(r->content, r->content_len);
+		prm[6 * i + 5] = KF_DB_INT(r->ts);
+	}
+	if (n == ROWS_PER_INSERT)
+		return kf_db_exec(p->db, p->insert_many, prm, 6 * n, NULL, NULL);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = kf_db_exec(p->db, INSERT_HEAD INSERT_ROW, prm + 6 * i, 6, NULL, NULL);
+	return rc;
+}
+
 static int write_entry(struct kf_persist *p, const struct entry *e)
 {
 	const char *t = field(e, "t", NULL);
@@ -133,6 +181,12 @@ static int write_entry(struct kf_persist *p, const struct entry *e)
 
 	if (!kf_key_valid(key, strlen(key)))
 		return 0; /* not ours to write: skip it */
+	if (strcmp(t, "msg") != 0) {
+		int rc = flush_rows(p); /* keep the order of the stream */
+
+		if (rc != 0)
+			return rc;
+	}
 	if (strcmp(t, "start") == 0) {
 		const char *ip = field(e, "ip", NULL);
 		struct kf_db_param prm[4] = { KF_DB_CSTR(key), KF_DB_INT(field_int(e, "agent")),
@@ -158,25 +212,18 @@ static int write_entry(struct kf_persist *p, const struct entry *e)
 				  prm, 4, NULL, NULL);
 	}
 	if (strcmp(t, "msg") == 0) {
-		int64_t conv;
-		size_t clen;
-		const char *content = field(e, "content", &clen);
-		const char *kind = field(e, "kind", NULL);
-		struct kf_db_param prm[6];
-		int rc = conversation_id(p, key, field_int(e, "agent"), ts, &conv);
+		struct msg_row *r = &p->rows[p->nrows];
+		int rc = conversation_id(p, key, field_int(e, "agent"), ts, &r->conv);
 
 		if (rc != 0)
 			return rc;
-		prm[0] = KF_DB_INT(conv);
-		prm[1] = KF_DB_INT(field_int(e, "seq"));
-		prm[2] = KF_DB_CSTR(*kind == 'a' ? "agent" : "visitor");
-		prm[3] = KF_DB_CSTR(field(e, "id", NULL));
-		prm[4] = KF_DB_STR(content, clen);
-		prm[5] = KF_DB_INT(ts);
-		return kf_db_exec(p->db,
-				  "INSERT IGNORE INTO `message` (`conversation_id`, `seq`, `sender_kind`,"
-				  " `sender_id`, `content`, `created`) VALUES (?, ?, ?, ?, ?, ?)",
-				  prm, 6, NULL, NULL);
+		r->seq = field_int(e, "seq");
+		r->ts = ts;
+		r->kind = *field(e, "kind", NULL) == 'a' ? "agent" : "visitor";
+		r->id = field(e, "id", NULL);
+		r->content = field(e, "content", &r->content_len);
+		p->nrows++;
+		return p->nrows == ROWS_PER_INSERT ? flush_rows(p) : 0;
 	}
 	return 0;
 }
@@ -186,8 +233,11 @@ static int write_batch(struct kf_persist *p, const struct entry *es, size_t n)
 {
 	int rc = kf_db_begin(p->db);
 
+	p->nrows = 0;
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		rc = write_entry(p, &es[i]);
+	if (rc == 0)
+		rc = flush_rows(p);
 	if (rc == 0)
 		rc = kf_db_commit(p->db);
 	if (rc != 0) {
@@ -353,12 +403,17 @@ struct kf_persist *kf_persist_start(const struct kf_config *cfg, const char *nod
 	p->node = kf_xstrdup(node);
 	snprintf(p->batch, sizeof(p->batch), "%lld", kf_config_int(cfg, "Relay", "WriterBatch"));
 	atomic_init(&p->stop, false);
+	kf_buf_adds(&b, INSERT_HEAD);
+	for (int i = 0; i < ROWS_PER_INSERT; i++)
+		kf_buf_adds(&b, i ? ", " INSERT_ROW : INSERT_ROW);
+	p->insert_many = kf_buf_detach(&b, NULL);
 	if (pthread_create(&p->thread, NULL, writer_main, p) != 0) {
 		kf_err("unable to start the MySQL writer thread");
 		kf_redis_free(p->redis);
 		kf_db_free(p->db);
 		free(p->stream);
 		free(p->node);
+		free(p->insert_many);
 		free(p);
 		return NULL;
 	}
@@ -377,5 +432,6 @@ void kf_persist_stop(struct kf_persist *p, long wait_ms)
 	kf_db_free(p->db);
 	free(p->stream);
 	free(p->node);
+	free(p->insert_many);
 	free(p);
 }
