@@ -103,6 +103,7 @@ struct slot {
 	uint64_t hist[HIST_N];
 	/* the reconnect storm (--storm-after) */
 	uint64_t storm_dropped, storm_back, storm_failed;
+	uint64_t stalled;
 	uint64_t ag_acks, v_unique, v_dup, v_recovered, own_replay;
 	uint64_t storm_hist[HIST_N];          /* ns from the drop to open again */
 	char err_text[3][120];
@@ -115,6 +116,7 @@ struct ctl {
 	int group;
 	int64_t start_ns, end_ns;    /* step window (CLOCK_MONOTONIC) */
 	int64_t storm_ns;            /* the step drops and reconnects then (0: no) */
+	int stall;                   /* this step: the stall candidates stop reading */
 	double wrate[MAX_PROCS];     /* messages/s per worker for the step */
 	struct slot slot[MAX_PROCS];
 };
@@ -145,6 +147,7 @@ static struct {
 	const char *label;
 	double connect_timeout;
 	double storm_after;
+	double stall_pct;
 } opt = {
 	.proto = P_KEFU,
 	.procs = 0,
@@ -348,6 +351,7 @@ struct conn {
 	char *wbuf;
 	uint32_t wlen, woff;
 	bool storm;                  /* dropped by the storm, reconnecting */
+	bool stall_cand, stalled;    /* --stall-pct: may stop reading / has stopped */
 	int64_t back_at;             /* when it was open again */
 	int64_t vmax;                /* visitor: highest seq of an agent's chat */
 };
@@ -398,6 +402,8 @@ static void conn_dead(struct worker *w, struct conn *c, int code);
 
 static void ep_mod(struct worker *w, struct conn *c, uint32_t ev)
 {
+	if (c->stalled)
+		ev &= ~(uint32_t)EPOLLIN; /* a stalled reader reads nothing */
 	struct epoll_event e = { .events = ev, .data.u64 = (uint64_t)(c - w->c) };
 
 	epoll_ctl(w->ep, EPOLL_CTL_MOD, c->fd, &e);
@@ -610,6 +616,12 @@ static void conn_start(struct worker *w, struct conn *c)
 	c->fd = fd;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+	if (c->stall_cand) {
+		/* a small window, so a stalled reader backs up into the server soon */
+		int rcv = 4096;
+
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+	}
 	src.sin_addr.s_addr = htonl(0x7f000002u + c->src);
 	if (bind(fd, (struct sockaddr *)&src, sizeof(src)) != 0) {
 		w->s->last_errno = errno;
@@ -1263,6 +1275,16 @@ static void start_cmd(struct worker *w)
 		w->step_done = false;
 		w->cpu0 = self_cpu_ns();
 		w->s->cpu_ns = 0;
+		if (ctl->stall)
+			for (long i = 0; i < w->n; i++) {
+				struct conn *c = &w->c[i];
+
+				if (c->stall_cand && c->state == C_OPEN && !c->stalled) {
+					c->stalled = true;
+					ep_mod(w, c, c->wlen > c->woff ? EPOLLOUT : 0);
+					add(&w->s->stalled, 1);
+				}
+			}
 		/* the chat senders: open, paired connections of the chat group */
 		w->nchat = 0;
 		for (long i = w->first[G_CHAT]; i < w->first[G_CHAT] + w->count[G_CHAT]; i++)
@@ -1470,7 +1492,11 @@ static void worker_run(struct worker *w)
 					on_connected(w, c);
 				continue;
 			}
-			if (ev[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+			if (c->stalled && (ev[i].events & (EPOLLERR | EPOLLHUP))) {
+				conn_dead(w, c, 1006);
+				continue;
+			}
+			if (!c->stalled && (ev[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
 				on_readable(w, c);
 			if (c->fd >= 0 && (ev[i].events & EPOLLOUT))
 				flush_out(w, c);
@@ -1552,6 +1578,11 @@ static void worker_main(int id, long idle_pairs, long chat_pairs, long conn_base
 		c->url = (int)(conn_base / 2 + pair);
 		c->src = (uint32_t)((conn_base + i) % opt.nsrc);
 		c->mask_state = (uint32_t)(0x12345u + (uint32_t)id * 7919u + (uint32_t)i * 104729u);
+		if (opt.stall_pct > 0 && g == G_CHAT) {
+			long every = (long)(100.0 / opt.stall_pct + 0.5);
+
+			c->stall_cand = (i - w->first[G_CHAT]) % (every > 0 ? every : 1) == 0;
+		}
 		xorshift(&c->mask_state);
 	}
 	if (opt.proto == P_KEFU) {
@@ -1675,6 +1706,8 @@ static void usage(void)
 	      "  --rates R1,R2,...       total chat msg/s per step (both directions); none: hold\n"
 	      "  --step-sec S --drain-sec S --hold-sec S --settle-sec S --stop-p99-ms MS\n"
 	      "  --msg-bytes N --ping-sec N --pid NAME=PID (repeatable) --label NAME\n"
+	      "  --stall-pct P           the last step repeats with P %% of the chat connections\n"
+	      "                          no longer reading (small SO_RCVBUF from the start)\n"
 	      "  --storm-after S         in the first step, S s in: reset every idle connection\n"
 	      "                          and chatting visitor at once, reconnect them all, end the\n"
 	      "                          step 2 s after the last is back (--step-sec: at most)\n",
@@ -1756,6 +1789,8 @@ static void parse_args(int argc, char **argv)
 			opt.ping_sec = (int)arg_num(v, 1, 3600, a);
 		} else if (strcmp(a, "--connect-timeout") == 0) {
 			opt.connect_timeout = arg_num(v, 1, 600, a);
+		} else if (strcmp(a, "--stall-pct") == 0) {
+			opt.stall_pct = arg_num(v, 0.01, 100, a);
 		} else if (strcmp(a, "--storm-after") == 0) {
 			opt.storm_after = arg_num(v, 0.1, 600, a);
 		} else if (strcmp(a, "--label") == 0) {
@@ -1969,7 +2004,7 @@ static bool step(int k, double rate, double *best10, double *best100)
 	uint64_t errors, skipped, stray;
 	bool lossless, client_limited, storm;
 	uint64_t drops0 = SUM(dropped), drops;
-	char cpus[256] = "";
+	char cpus[512] = "";
 	size_t cl = 0;
 
 	for (int i = 0; i < nkids; i++) {
@@ -1987,6 +2022,7 @@ static bool step(int k, double rate, double *best10, double *best100)
 	ctl->start_ns = t0;
 	ctl->end_ns = t0 + (int64_t)(secs * 1e9);
 	storm = k == 0 && opt.storm_after > 0;
+	ctl->stall = opt.stall_pct > 0 && k == opt.nrates - 1;
 	ctl->storm_ns = storm ? t0 + (int64_t)(opt.storm_after * 1e9) : 0;
 	take_sample(&a);
 	command(CMD_STEP, 0);
@@ -2050,6 +2086,11 @@ static bool step(int k, double rate, double *best10, double *best100)
 		if (cl >= sizeof(cpus))
 			break;
 	}
+	for (int i = 0; i < opt.npids && cl < sizeof(cpus); i++)
+		cl += (size_t)snprintf(cpus + cl, sizeof(cpus) - cl, " rss_kb_%s=%ld", opt.pid_names[i],
+				       b.rss[i]);
+	if (ctl->stall && cl < sizeof(cpus))
+		cl += (size_t)snprintf(cpus + cl, sizeof(cpus) - cl, " stalled=%" PRIu64, SUM(stalled));
 	/* how busy each core was, whoever used it (others share this machine) */
 	for (int c = 0; c < 2 && cl < sizeof(cpus); c++) {
 		unsigned long long dt = b.core_total[c] - a.core_total[c];

@@ -214,6 +214,39 @@ if (runs.lat) {
   p();
 }
 
+// ---------------------------------------------------------------- slow
+if (runs.slow) {
+  p('## 5. Slow consumers');
+  p();
+  p(`50 pairs at 5,000 msg/s with 400-byte messages: one step as it is, then the same step (${meta.quick === '1' ? 5 : 30} s) with 1 % of the connections no longer reading (they were opened with a 4 KB SO_RCVBUF, so their backlog reaches the server sooner); they keep sending. The others' latency should not move, the server's memory should stay bounded (kefu: at most [Relay] SendQueueMax = 256 frames per reader, then the reader is dropped with 1008).`);
+  p();
+  p('| figure | kefu | Node ws | Nchan | kefu/Node | kefu/Nchan |');
+  p('|---|---:|---:|---:|---:|---:|');
+  const main = { kefu: 'relay', node: 'node', nchan: 'nchan' };
+  const rows = [
+    ['others\' p99 without stalls, ms', (sys) => (r) => r.S[0]?.p99_ms, 3],
+    ['others\' p99 with 1 % stalled, ms', (sys) => (r) => r.S[1]?.p99_ms, 3],
+    ['others\' p99.9 without / with, ms', null, 3],
+    ['server RSS after the step without stalls, KB', (sys) => (r) => r.S[0]?.[`rss_kb_${main[sys]}`], 0],
+    ['server RSS after the step with stalls, KB', (sys) => (r) => r.S[1]?.[`rss_kb_${main[sys]}`], 0],
+    ['readers stalled', (sys) => (r) => r.S[1]?.stalled, 0],
+    ['stalled readers dropped by the server', (sys) => (r) => r.S[1]?.dropped, 0],
+    ['messages not delivered (to stalled readers)', (sys) => (r) => (r.S[1] ? r.S[1].sent - r.S[1].delivered : NaN), 0],
+  ];
+  for (const [label, f, d] of rows) {
+    if (!f) {
+      const v = (sys) => `${fmt(med('slow', sys, (r) => r.S[0]?.p999_ms), d)} / ${fmt(med('slow', sys, (r) => r.S[1]?.p999_ms), d)}`;
+      p(`| ${label} | ${v('kefu')} | ${v('node')} | ${v('nchan')} | | |`);
+      continue;
+    }
+    const k = med('slow', 'kefu', f('kefu')), n = med('slow', 'node', f('node')), c = med('slow', 'nchan', f('nchan'));
+    p(`| ${label} | ${fmt(k, d)} | ${fmt(n, d)} | ${fmt(c, d)} | ${ratio(k, n)} | ${ratio(k, c)} |`);
+  }
+  p();
+  p('Target (issue 7): the relay\'s memory stays bounded and the others\' p99 does not move.');
+  p();
+}
+
 // ---------------------------------------------------------------- storm
 if (runs.storm) {
   const dropped = med('storm', 'kefu', (r) => r.R.storm_dropped);
@@ -273,7 +306,7 @@ p();
 const missing = [];
 if (!runs.held4) missing.push('(1) the connection count across 4 relay nodes: runs in the full mode only (`make bench`), not in QUICK');
 missing.push('(2) idle memory per connection at the limit is measured (section 1); at 10k it is the first sample of the same run rather than a run of its own');
-missing.push('(5) slow consumers (1 % of readers stall; relay memory bounded, others\' p99 unmoved): not implemented yet');
+if (!runs.slow) missing.push('(5) slow consumers: not in this run');
 if (!runs.storm) missing.push('(6) the reconnect storm: not in this run');
 missing.push('Median of 3: only in the full mode; QUICK is one run');
 for (const m of missing) p(`- ${m}`);

@@ -5,7 +5,7 @@
 #   make bench            full: every scenario 3 times, the median reported
 #   make bench QUICK=1    one run of each scenario, shorter steps (~3 min)
 #   bash tests/bench/run.sh [--quick] [--out FILE] [--only LIST]
-#       LIST: comma-separated scenarios: held,held4,tput,lat,storm,api
+#       LIST: comma-separated scenarios: held,held4,tput,lat,slow,storm,api
 #       (held4, the 4-node connection count, runs in the full mode only)
 #
 # What it starts (all on 127.0.0.1, all stopped at the end):
@@ -31,7 +31,7 @@ STACKDIR=$B/stack
 STACK=$ROOT/deploy/stack
 QUICK=0
 OUT=$ROOT/BENCHMARKS.md
-ONLY=held,held4,tput,lat,storm,api
+ONLY=held,held4,tput,lat,slow,storm,api
 
 while (($#)); do
 	case $1 in
@@ -72,6 +72,7 @@ if ((QUICK)); then
 	LAT_SEC=3
 	WRK_SEC=3
 	STORM_IDLE=5000
+	SLOW_SEC=5
 	ONLY=${ONLY//held4/}
 else
 	RUNS=3
@@ -84,6 +85,7 @@ else
 	LAT_SEC=10
 	WRK_SEC=10
 	STORM_IDLE=15000
+	SLOW_SEC=30
 fi
 # connections held on one node: up to the 20,000 open files a process may
 # have (hard limit here); the relay needs ~10 for itself
@@ -175,11 +177,14 @@ stop_pid() { # PID
 	forget_pid "$1"
 }
 
-port_free() { [[ -z $(ss -Hltn "sport = :$1" 2>/dev/null) ]]; }
+# any socket on the port, listening or not (an outgoing connection's local
+# port blocks a bind to 127.0.0.1 as well)
+port_free() { [[ -z $(ss -Htan "sport = :$1" 2>/dev/null) ]]; }
+# below the ephemeral range (32768-) and below deploy/stack's blocks (18000-)
 free_port() {
 	local p i
 	for ((i = 0; i < 200; i++)); do
-		p=$((32000 + (RANDOM % 7000)))
+		p=$((12000 + (RANDOM % 6000)))
 		port_free "$p" && port_free $((p + 1)) && {
 			echo "$p"
 			return 0
@@ -448,6 +453,29 @@ scen_lat() {
 	done
 }
 
+# (5) slow consumers: 50 pairs at 5,000 msg/s (400-byte messages), a step
+# as it is, then the same step with 1 % of the connections no longer reading
+# (they had a 4 KB SO_RCVBUF from the start); the others' latency, the
+# server's RSS, and whether it drops the stalled readers
+scen_slow() {
+	local r args=(--pairs 50 --rates 5000,5000 --step-sec "$SLOW_SEC" --stall-pct 1 --msg-bytes 400
+		--drain-sec 2 --settle-sec "$SETTLE" --stop-p99-ms 1000000)
+	for ((r = 1; r <= RUNS; r++)); do
+		kefu_fresh 1
+		# shellcheck disable=SC2046
+		record slow kefu "$r" "${LGK[@]}" --keys rest --url "${RELAY_URLS[0]}" "${args[@]}" \
+			--label slow-kefu $(kefu_pids 1)
+		node_start
+		record slow node "$r" "${LGP[@]}" --proto node --url "$NODE_URL" "${args[@]}" \
+			--label slow-node --pid "node=$NODE_PID"
+		node_stop
+		nchan_start
+		record slow nchan "$r" "${LGP[@]}" --proto nchan --url "$NCHAN_URL" "${args[@]}" \
+			--label slow-nchan --pid "nchan=$NCHAN_WORKER"
+		nchan_stop
+	done
+}
+
 # (6) reconnect storm: every idle connection and every chatting visitor is
 # reset at once (no close frame) while 200 pairs chat at 1,000 msg/s; all
 # reconnect (kefu visitors with last_seq); time until 99 % / all are back,
@@ -564,6 +592,7 @@ if want held; then scen_held; fi
 if want held4; then scen_held4; fi
 if want tput; then scen_tput; fi
 if want lat; then scen_lat; fi
+if want slow; then scen_slow; fi
 if want storm; then scen_storm; fi
 if want api; then scen_api; fi
 
