@@ -49,7 +49,7 @@ Test(taskqueue, settings_default_to_the_seed)
 	cr_expect_eq(s.retry_delay_sec, 180);
 	cr_expect_eq(s.first_delay_sec, 30);
 	cr_expect_gt(s.stale_sec, s.timeout_sec);
-	cr_expect_eq(s.shutdown_wait_sec, 60);
+	cr_expect_eq(s.shutdown_wait_sec, 8);
 	kf_config_free(cfg);
 }
 
