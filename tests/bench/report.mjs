@@ -97,7 +97,7 @@ function heldRow(label, fn, better) {
   p(`| ${label} | ${fmt(k)} | ${fmt(n)} | ${fmt(c)} | ${ratio(k, n)} | ${ratio(k, c)} | ${better} |`);
 }
 if (runs.held) {
-  p('## 1. Connections held on one node, and idle memory per connection');
+  p('## 1 and 2. Connections held on one node; idle memory per connection');
   p();
   p('Each server is a fresh process. 10,000 connections (5,000 visitor/agent pairs) are opened, each sends one ping and gets its answer, then RSS is read; then 9,990 more up to 19,990 (the 20,000 open files a process may have, less what the server itself holds), ping again, read RSS again, hold. Memory per connection = (RSS now - RSS of the fresh process) / open connections. Kernel memory: the TCP line of /proc/net/sockstat (buffer pages; both ends are on this machine).');
   p();
