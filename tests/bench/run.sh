@@ -628,4 +628,7 @@ if want api; then scen_api; fi
 	echo "relay_nofile=$(grep -ho 'open files[^;]*' "$STACKDIR"/log/kefu-relay1.log 2>/dev/null | tail -n 1)"
 } >"$RES/meta.txt"
 node "$BENCH/report.mjs" "$RES" "$OUT" "$BENCH/NOTES.md"
+# the tables (not the per-step details) on standard output
+awk '/^<details>/ { d = 1 } /^<\/details>/ { d = 0; next } /^## Scenarios not/ { exit }
+	d || /^## Machine/ { next } /^## / { print (n++ ? "\n" : "") $0 "\n"; next } /^\|/ { print }' "$OUT"
 say "wrote $OUT ($(($(date +%s) - T_START)) s)"
