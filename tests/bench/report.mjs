@@ -122,7 +122,12 @@ if (runs.held) {
   row('server CPU % while holding idle connections', byPid('hold_cpu_'), 'lower');
   p();
   const emfile = med('held', 'kefu', (r) => r.R.relay_emfile_log_lines);
-  p(`Connections that failed: asked beyond what the server's 20,000 open files allow (its own files included), so they wait in the listen backlog until the load generator gives up (5 s). kefu's relay logged \`lws: accept: errno 24\` (EMFILE) ${fmt(emfile)} times in this run: at the limit lws retries the pending accept in a busy loop, and the relay logs each failure at error level (see its CPU while holding).`);
+  const kinds = (sys) => {
+    const t = runs.held?.[sys]?.[0]?.text || '';
+    const m = /failures by kind: (.*)/.exec(t);
+    return m ? m[1].split(' ').filter((x) => !/=0$/.test(x)).join(', ') || 'none' : 'none';
+  };
+  p(`Connections that failed were asked beyond what the server's 20,000 open files allow (its own files and, for kefu, a reserve included): failures by kind (run 1) kefu ${kinds('kefu')}; Node ${kinds('node')}; Nchan ${kinds('nchan')} (eof: closed by the server; timeout: left in the listen backlog for 5 s).${emfile > 0 ? ` kefu's relay logged \`lws: accept: errno 24\` (EMFILE) ${fmt(emfile)} times: at the limit lws retried the pending accept in a busy loop (see its CPU while holding).` : ' kefu\'s relay logged no failed accept (EMFILE).'}`);
   p();
   p('Target (issue 7): at most 3 KB of relay RSS per connection; every connection up to the fd limit held with no failure.');
   p();

@@ -207,6 +207,10 @@ wait_http() { # URL SECONDS
 rm -rf "$RES"
 mkdir -p "$RES" "$B/peer"
 T_START=$(date +%s)
+# what is measured: the binaries as built now (make bench builds them first)
+KEFU_REV="$(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- ws-relay shared fcgi-api ||
+	echo ' + uncommitted changes in ws-relay/ shared/ fcgi-api/')"
+KEFU_BUILT="kefu-relay built $(date -u -r "$ROOT/build/bin/kefu-relay" '+%Y-%m-%d %H:%M UTC'), sha256 $(sha256sum "$ROOT/build/bin/kefu-relay" | cut -c1-12)"
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 CMDS=$RES/commands.txt
 : >"$CMDS"
@@ -612,7 +616,7 @@ if want api; then scen_api; fi
 	echo "os=$(. /etc/os-release && echo "$PRETTY_NAME")"
 	echo "nofile=$(ulimit -Hn)"
 	echo "pin=servers (relays, kefu-api, lighttpd, node, nginx) on CPU $SCPU; load generator, wrk, Redis, MariaDB on CPU $CCPU"
-	echo "kefu=$(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet -- ws-relay shared fcgi-api || echo ' (with uncommitted changes)')"
+	echo "kefu=$KEFU_REV at the start of the run; $KEFU_BUILT"
 	echo "lws=$(dpkg-query -W -f='${Version}' libwebsockets-dev 2>/dev/null)"
 	echo "libuv=$(pkg-config --modversion libuv 2>/dev/null)"
 	echo "hiredis=$(pkg-config --modversion hiredis 2>/dev/null)"
