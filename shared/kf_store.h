@@ -217,16 +217,17 @@ int kf_store_visitor_redeem(struct kf_redis *r, const char *prefix, const char *
 /*
  * An agent connects with a ticket (consumed).  *gen receives its
  * connection number, bound its current visitors, assigned the new
- * bindings.  KF_ERR_NOTFOUND (unknown, expired or used), KF_ERR_INVAL (a
- * visitor's key), KF_ERR_AUTH (no longer registered).
+ * bindings, old_node (KF_NODE_MAX bytes, may be NULL) the node of its
+ * previous connection.  KF_ERR_NOTFOUND (unknown, expired or used),
+ * KF_ERR_INVAL (a visitor's key), KF_ERR_AUTH (no longer registered).
  */
 int kf_store_agent_redeem(struct kf_redis *r, const char *prefix, const char *ticket,
 			  size_t len, const char *node, long cap, int64_t *admin_id, int64_t *gen,
-			  struct kf_pairs *bound, struct kf_pairs *assigned);
+			  struct kf_pairs *bound, struct kf_pairs *assigned, char *old_node);
 /* As kf_store_agent_redeem for an agent identified by its session instead. */
 int kf_store_agent_attach(struct kf_redis *r, const char *prefix, int64_t admin_id,
 			  const char *node, long cap, int64_t *gen, struct kf_pairs *bound,
-			  struct kf_pairs *assigned);
+			  struct kf_pairs *assigned, char *old_node);
 /*
  * The visitor's conversation ends (it left, timed out, or its grace ran
  * out; reason is recorded): unbind it and hand waiting visitors to free
@@ -254,7 +255,11 @@ int kf_store_agent_expire(struct kf_redis *r, const char *prefix, int64_t admin_
 /* Take up to max grace periods due by now off P graces (each taken once). */
 int kf_store_graces_due(struct kf_redis *r, const char *prefix, time_t now, long max,
 			struct kf_items *out);
-/* Put the connections of other nodes whose heartbeat expired into grace. */
+/*
+ * Put the connections of other nodes whose heartbeat expired into grace.
+ * Items: 'v' visitor keys and 'a' agent ids moved, then 'w' items for the
+ * visitors of each moved agent (to be told their agent is away).
+ */
 int kf_store_sweep(struct kf_redis *r, const char *prefix, const char *node, long visitor_grace,
 		   long agent_grace, time_t now, struct kf_items *out);
 /*

@@ -74,7 +74,7 @@
 	"  redis.call('ZADD', P..'avail', #keys, a)\n"                                    \
 	"  local out = {}\n"                                                              \
 	"  dispatch(out)\n"                                                               \
-	"  return {0, tonumber(a), gen, bound, out}\n"                                    \
+	"  return {0, tonumber(a), gen, bound, out, old or ''}\n"                       \
 	"end\n"                                                                           \
 	"local function unbind(k, reason)\n"                                              \
 	"  local h = P..'v:'..k\n"                                                        \
@@ -310,6 +310,10 @@ static const char sweep_lua[] = LUA_PRELUDE
 	"          redis.call('ZADD', P..'graces', t + ag, 'a|'..id..'|'..f[3])\n"
 	"          out[#out+1] = 'a'\n"
 	"          out[#out+1] = id\n"
+	"          for _, k in ipairs(redis.call('SMEMBERS', h..':v')) do\n"
+	"            out[#out+1] = 'w'\n"
+	"            out[#out+1] = k\n"
+	"          end\n"
 	"        end\n"
 	"      end\n"
 	"    end\n"
@@ -613,7 +617,7 @@ int kf_store_visitor_redeem(struct kf_redis *r, const char *prefix, const char *
 }
 
 static int attach_result(redisReply *reply, int64_t *admin_id, int64_t *gen,
-			 struct kf_pairs *bound, struct kf_pairs *assigned)
+			 struct kf_pairs *bound, struct kf_pairs *assigned, char *old_node)
 {
 	int rc = status_rc(reply);
 
@@ -623,6 +627,8 @@ static int attach_result(redisReply *reply, int64_t *admin_id, int64_t *gen,
 		*gen = elem_int(reply, 2);
 		take_pairs(elem(reply, 3), bound);
 		take_pairs(elem(reply, 4), assigned);
+		if (old_node)
+			copy_str(old_node, KF_NODE_MAX, elem_str(reply, 5));
 	}
 	freeReplyObject(reply);
 	return rc;
@@ -630,7 +636,7 @@ static int attach_result(redisReply *reply, int64_t *admin_id, int64_t *gen,
 
 int kf_store_agent_redeem(struct kf_redis *r, const char *prefix, const char *ticket,
 			  size_t len, const char *node, long cap, int64_t *admin_id, int64_t *gen,
-			  struct kf_pairs *bound, struct kf_pairs *assigned)
+			  struct kf_pairs *bound, struct kf_pairs *assigned, char *old_node)
 {
 	char k[KF_KEY_LEN + 1];
 	const char *args[2] = { k, node };
@@ -643,12 +649,12 @@ int kf_store_agent_redeem(struct kf_redis *r, const char *prefix, const char *ti
 	reply = eval(r, "agent_redeem", agent_redeem_lua, prefix, cap, args, 2);
 	if (!reply)
 		return KF_ERR_STORE;
-	return attach_result(reply, admin_id, gen, bound, assigned);
+	return attach_result(reply, admin_id, gen, bound, assigned, old_node);
 }
 
 int kf_store_agent_attach(struct kf_redis *r, const char *prefix, int64_t admin_id,
 			  const char *node, long cap, int64_t *gen, struct kf_pairs *bound,
-			  struct kf_pairs *assigned)
+			  struct kf_pairs *assigned, char *old_node)
 {
 	char id[24];
 	const char *args[2] = { id, node };
@@ -658,7 +664,7 @@ int kf_store_agent_attach(struct kf_redis *r, const char *prefix, int64_t admin_
 	reply = eval(r, "agent_attach", agent_attach_lua, prefix, cap, args, 2);
 	if (!reply)
 		return KF_ERR_STORE;
-	return attach_result(reply, NULL, gen, bound, assigned);
+	return attach_result(reply, NULL, gen, bound, assigned, old_node);
 }
 
 int kf_store_visitor_leave(struct kf_redis *r, const char *prefix, const char *key, int64_t gen,

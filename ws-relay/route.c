@@ -401,6 +401,16 @@ static void on_node_message(struct json_object *msg, const char *op)
 	const char *key = kf_json_get_str(msg, "key", NULL);
 	const char *kind = kf_json_get_str(msg, "kind", NULL);
 
+	if (strcmp(op, "replaced") == 0 && kind && *kind == 'a') {
+		struct kf_conn *a = kf_route_agent(get_int(msg, "admin"));
+
+		if (a) { /* the agent connected to another node */
+			kf_route_remove(a);
+			a->ended = true;
+			kf_conn_close(a, 4001, "replaced by a newer connection");
+		}
+		return;
+	}
 	if (!key || !kf_key_valid(key, strlen(key)))
 		return;
 	if (strcmp(op, "chat") == 0) {

@@ -171,13 +171,13 @@ static int confirm_agent(struct lws *wsi, struct pending *p, bool seed)
 		if (key && kf_key_valid(key, len))
 			memcpy(p->def_to, key, len + 1);
 		rc = kf_store_agent_attach(kf_relay.redis, kf_relay.prefix, s.admin_id, kf_relay.node,
-					   kf_relay.cap, &p->gen, &p->bound, &p->assigned);
+					   kf_relay.cap, &p->gen, &p->bound, &p->assigned, p->old_node);
 	} else {
 		if (!key || !len)
 			return kf_conn_refuse(wsi, 401, "missing ws_key: get one from POST /admin/ws");
 		rc = kf_store_agent_redeem(kf_relay.redis, kf_relay.prefix, key, len, kf_relay.node,
 					   kf_relay.cap, &p->admin_id, &p->gen, &p->bound,
-					   &p->assigned);
+					   &p->assigned, p->old_node);
 	}
 	if (rc == KF_ERR_INVAL)
 		return kf_conn_refuse(wsi, 403, "this ws_key belongs to a visitor: use /ws/api/link");
@@ -236,12 +236,17 @@ static int64_t agent_last_seq(const char *list, const char *key)
 	return strtoll(p + KF_KEY_LEN + 1, NULL, 10);
 }
 
-static void tell_replaced(const char *node, const char *key)
+/* The connection of visitor key (or agent admin_id) on node is replaced. */
+static void tell_replaced(const char *node, const char *key, int64_t admin_id)
 {
-	char msg[128];
+	char msg[160];
 	redisReply *reply;
 
-	snprintf(msg, sizeof(msg), "{\"op\":\"replaced\",\"key\":\"%s\"}", key);
+	if (admin_id)
+		snprintf(msg, sizeof(msg), "{\"op\":\"replaced\",\"kind\":\"a\",\"admin\":%lld}",
+			 (long long)admin_id);
+	else
+		snprintf(msg, sizeof(msg), "{\"op\":\"replaced\",\"kind\":\"v\",\"key\":\"%s\"}", key);
 	reply = kf_redis_cmd(kf_relay.redis, "PUBLISH %sn:%s %s", kf_relay.prefix, node, msg);
 	if (reply)
 		freeReplyObject(reply);
@@ -275,7 +280,7 @@ void kf_session_established(struct lws *wsi, struct kf_conn *c)
 		kf_info("visitor %.6s... from %s connected (%s)", c->key, c->ip,
 			p->resumed ? "resumed" : c->admin_id ? "bound" : "waiting");
 		if (p->old_node[0] && strcmp(p->old_node, kf_relay.node) != 0)
-			tell_replaced(p->old_node, c->key);
+			tell_replaced(p->old_node, c->key, 0);
 		if (!p->resumed)
 			kf_relay_event(KF_EVENT_CONNECT, c->key, c->admin_id, 0, false, NULL, 0);
 		if (!c->admin_id && !in_pairs(&p->assigned, c->key))
@@ -284,6 +289,8 @@ void kf_session_established(struct lws *wsi, struct kf_conn *c)
 	} else {
 		kf_info("agent %lld from %s connected with %zu visitors", (long long)c->admin_id,
 			c->ip, p->bound.n);
+		if (p->old_node[0] && strcmp(p->old_node, kf_relay.node) != 0)
+			tell_replaced(p->old_node, "", c->admin_id);
 		for (size_t i = 0; i < p->bound.n; i++) {
 			const struct kf_pair *b = &p->bound.v[i];
 			int64_t from = agent_last_seq(p->last_seqs, b->visitor);

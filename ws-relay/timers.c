@@ -60,8 +60,11 @@ static void sweep_dead_nodes(time_t now)
 	if (kf_store_sweep(kf_relay.redis, kf_relay.prefix, kf_relay.node, kf_relay.visitor_grace,
 			   kf_relay.agent_grace, now, &moved) != 0)
 		return;
+	for (size_t i = 0; i < moved.n; i++)
+		if (moved.v[i].kind == 'w') /* a visitor of a moved agent */
+			kf_route_notice_visitor(moved.v[i].id, "system", kf_relay.msg_agent_away);
 	if (moved.n)
-		kf_warn("a relay node stopped answering: %zu of its clients wait to reconnect",
+		kf_warn("a relay node stopped answering: its clients wait to reconnect (%zu items)",
 			moved.n);
 	kf_items_release(&moved);
 }

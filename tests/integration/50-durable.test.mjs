@@ -1034,6 +1034,44 @@ test('SIGTERM drains a node: its visitor gets 1001, reconnects to the other node
 
 // Last: when the relay does not recover from the Redis restart, the stack is
 // left as it is for after() to take down.
+test('an agent that connects again on the other node replaces its old connection there (4001); chat goes to the new one', { timeout: 60000 }, async () => {
+  await bothNodes();
+  const p = await pair(A, B, 'takeover');
+  try {
+    // the agent registers again and connects to node B; node A's socket must go
+    const reg = await ok('/admin/ws', { token: p.token, from: p.from });
+    const agent2 = new Peer('agent', 'agent(takeover, 2nd)');
+    peers.add(agent2);
+    agent2.key = p.key;
+    await agent2.connect(direct(B, reg.url), p.from);
+    await until(
+      () => p.agent.closes.find((c) => c.code === 4001),
+      10000,
+      () => `the first agent connection: close 4001; got ${JSON.stringify(p.agent.closes)}`,
+    );
+    await until(
+      () => agent2.other.find((f) => f.type === 'connect' && f.ws_key === p.key),
+      5000,
+      () => `the new agent connection: a connect for its visitor; got ${brief(agent2.other)}`,
+    );
+    p.visitor.chat('after the takeover');
+    await until(
+      () => agent2.chats.find((f) => f.content === 'after the takeover'),
+      5000,
+      () => `the new agent connection: the visitor's chat; got ${brief(agent2.chats)}`,
+    );
+    agent2.chat('from the new connection');
+    await until(
+      () => p.visitor.chats.find((f) => f.content === 'from the new connection'),
+      5000,
+      () => `the visitor: the new agent connection's chat; got ${brief(p.visitor.chats)}`,
+    );
+    p.agent = agent2;
+  } finally {
+    await unpair(p);
+  }
+});
+
 test('Redis restarted during chat: errors while it is down, then chat resumes on the same sockets with seq continuing', {
   timeout: 120000,
 }, async (t) => {
