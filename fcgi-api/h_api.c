@@ -26,19 +26,16 @@ void kf_h_api_link(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep
 	struct json_object *data;
 	int rc;
 
-	rc = kf_store_rate(w->redis, w->api->prefix, "link", req->client_ip,
-			   (long)kf_config_int(cfg, "Api", "LinkPerIpPerMinute"), 60, now);
+	rc = kf_store_visitor_issue(w->redis, w->api->prefix, req->client_ip,
+				    (long)kf_config_int(cfg, "Relay", "VisitorKeyTtlSec"),
+				    (long)kf_config_int(cfg, "Websocket", "MaxConnection"),
+				    (long)kf_config_int(cfg, "Api", "LinkPerIpPerMinute"), now, key);
 	if (rc == KF_ERR_LIMIT) {
 		kf_reply_header(rep, "Retry-After: %ld", 60 - (long)(now % 60));
 		kf_reply_error(rep, 429, "too many chat links from this address, try again later");
 		return;
 	}
-	if (rc == 0)
-		rc = kf_store_visitor_issue(w->redis, w->api->prefix, req->client_ip,
-					    (long)kf_config_int(cfg, "Relay", "VisitorKeyTtlSec"),
-					    (long)kf_config_int(cfg, "Websocket", "MaxConnection"),
-					    now, key);
-	if (rc == KF_ERR_LIMIT) {
+	if (rc == KF_ERR_TOOBIG) {
 		kf_reply_header(rep, "Retry-After: 30");
 		kf_reply_error(rep, 503, "too many visitors connected, try again later");
 		return;

@@ -160,11 +160,14 @@ int kf_store_agent_register(struct kf_redis *r, const char *prefix, int64_t admi
 int kf_store_agent_close(struct kf_redis *r, const char *prefix, int64_t admin_id,
 			 struct kf_keys *visitors);
 /*
- * POST /api/link: issue a visitor key for ip, unless max_live visitors are
- * live (KF_ERR_LIMIT).
+ * POST /api/link: issue a visitor key for ip, counting it against ip's
+ * link_limit links a minute (0: no limit; the counter kf_store_rate uses
+ * for "link").  One script: KF_ERR_LIMIT when ip is over its limit,
+ * KF_ERR_TOOBIG while max_live visitors are live, KF_ERR_STORE.
  */
 int kf_store_visitor_issue(struct kf_redis *r, const char *prefix, const char *ip,
-			   long ttl_sec, long max_live, time_t now, char key[KF_KEY_LEN + 1]);
+			   long ttl_sec, long max_live, long link_limit, time_t now,
+			   char key[KF_KEY_LEN + 1]);
 /*
  * The shared view for /admin/ws/info and /admin/ws/link_user: the raw
  * reply of one script, { {key, ip, agent-or-"" ...}, {id, name, ticket,

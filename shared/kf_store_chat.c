@@ -11,6 +11,7 @@
 
 #include "kf_store.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 
 #include <nettle/sha1.h>
@@ -93,9 +94,20 @@
 	"  return a\n"                                                                    \
 	"end\n"
 
-/* ARGV: key ip ttl max now */
+/*
+ * ARGV: key ip ttl max now limit.  The per-IP rate (limit a minute, 0: none;
+ * the same counter as kf_store_rate "link") first, then the live visitors.
+ * -> -1 rate-limited, 0 full, 1 issued
+ */
 static const char visitor_issue_lua[] = LUA_PRELUDE
 	"local key, ip, ttl, max, t = ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])\n"
+	"local limit = tonumber(ARGV[8])\n"
+	"if limit > 0 then\n"
+	"  local rk = P..'rl:link:'..ip..':'..math.floor(t / 60)\n"
+	"  local n = redis.call('INCR', rk)\n"
+	"  if n == 1 then redis.call('EXPIRE', rk, 61) end\n"
+	"  if n > limit then return -1 end\n"
+	"end\n"
 	"redis.call('ZREMRANGEBYSCORE', P..'visitors', '-inf', t)\n"
 	"if redis.call('ZCARD', P..'visitors') >= max then return 0 end\n"
 	"redis.call('HSET', P..'v:'..key, 'ip', ip, 'state', 'new', 'gen', 0, 'agent', '', 'seq', 0)\n"
@@ -383,8 +395,40 @@ static const char route_lua[] = LUA_PRELUDE
 #define MAX_ARGS 14
 #define TUPLE 7
 
+/* The SHA-1 of each script, computed once (scripts are static strings). */
+#define SHA_SLOTS 32
+
+static struct {
+	const char *script;
+	char sha[41];
+} sha_cache[SHA_SLOTS];
+static pthread_mutex_t sha_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The EVALSHA name of script; NULL when the cache is full (use EVAL). */
+static const char *script_sha(const char *script)
+{
+	const char *sha = NULL;
+
+	pthread_mutex_lock(&sha_lock);
+	for (size_t i = 0; i < SHA_SLOTS; i++) {
+		if (sha_cache[i].script == script) {
+			sha = sha_cache[i].sha;
+			break;
+		}
+		if (!sha_cache[i].script) {
+			kf_store_script_sha(script, sha_cache[i].sha);
+			sha_cache[i].script = script;
+			sha = sha_cache[i].sha;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&sha_lock);
+	return sha;
+}
+
 /*
- * EVAL script with ARGV = prefix, cap, then the n strings in args.
+ * Run script with ARGV = prefix, cap, then the n strings in args: by its
+ * SHA-1 (EVALSHA), and by its text (EVAL) when Redis does not know it yet.
  * Returns the reply (caller frees), or NULL (logged) on an outage or a
  * script error.
  */
@@ -394,12 +438,13 @@ static redisReply *eval(struct kf_redis *r, const char *name, const char *script
 	const char *argv[MAX_ARGS];
 	size_t lens[MAX_ARGS];
 	char capbuf[24];
+	const char *sha = script_sha(script);
 	redisReply *reply;
 	size_t argc = 0;
 
 	snprintf(capbuf, sizeof(capbuf), "%ld", cap);
-	argv[argc++] = "EVAL";
-	argv[argc++] = script;
+	argv[argc++] = sha ? "EVALSHA" : "EVAL";
+	argv[argc++] = sha ? sha : script;
 	argv[argc++] = "0";
 	argv[argc++] = prefix;
 	argv[argc++] = capbuf;
@@ -408,6 +453,15 @@ static redisReply *eval(struct kf_redis *r, const char *name, const char *script
 	for (size_t i = 0; i < argc; i++)
 		lens[i] = strlen(argv[i]);
 	reply = kf_redis_cmdargv(r, (int)argc, argv, lens);
+	if (sha && reply && reply->type == REDIS_REPLY_ERROR &&
+	    strncmp(reply->str, "NOSCRIPT", 8) == 0) {
+		freeReplyObject(reply);
+		argv[0] = "EVAL";
+		argv[1] = script;
+		lens[0] = strlen(argv[0]);
+		lens[1] = strlen(argv[1]);
+		reply = kf_redis_cmdargv(r, (int)argc, argv, lens);
+	}
 	if (reply && reply->type == REDIS_REPLY_ERROR) {
 		kf_err("redis script %s: %s", name, reply->str);
 		freeReplyObject(reply);
@@ -544,10 +598,11 @@ int kf_store_agent_close(struct kf_redis *r, const char *prefix, int64_t admin_i
 }
 
 int kf_store_visitor_issue(struct kf_redis *r, const char *prefix, const char *ip,
-			   long ttl_sec, long max_live, time_t now, char key[KF_KEY_LEN + 1])
+			   long ttl_sec, long max_live, long link_limit, time_t now,
+			   char key[KF_KEY_LEN + 1])
 {
-	char ttl[24], max[24], t[24];
-	const char *args[5] = { key, ip, ttl, max, t };
+	char ttl[24], max[24], t[24], lim[24];
+	const char *args[6] = { key, ip, ttl, max, t, lim };
 	redisReply *reply;
 	int rc;
 
@@ -555,10 +610,16 @@ int kf_store_visitor_issue(struct kf_redis *r, const char *prefix, const char *i
 	snprintf(ttl, sizeof(ttl), "%ld", ttl_sec);
 	snprintf(max, sizeof(max), "%ld", max_live);
 	snprintf(t, sizeof(t), "%lld", (long long)now);
-	reply = eval(r, "visitor_issue", visitor_issue_lua, prefix, 0, args, 5);
+	snprintf(lim, sizeof(lim), "%ld", link_limit);
+	reply = eval(r, "visitor_issue", visitor_issue_lua, prefix, 0, args, 6);
 	if (!reply)
 		return KF_ERR_STORE;
-	rc = reply->type == REDIS_REPLY_INTEGER && reply->integer == 1 ? 0 : KF_ERR_LIMIT;
+	if (reply->type != REDIS_REPLY_INTEGER)
+		rc = KF_ERR_STORE;
+	else if (reply->integer == 1)
+		rc = 0;
+	else
+		rc = reply->integer < 0 ? KF_ERR_LIMIT : KF_ERR_TOOBIG;
 	freeReplyObject(reply);
 	return rc;
 }

@@ -87,6 +87,7 @@ static int refuse_store(struct lws *wsi, int rc)
 	case KF_ERR_NOTFOUND:
 		return kf_conn_refuse(wsi, 401, "unknown, expired or already used ws_key");
 	case KF_ERR_LIMIT:
+	case KF_ERR_TOOBIG:
 		return kf_conn_refuse(wsi, 429, "too many visitors or links, try again later");
 	default:
 		return kf_conn_refuse(wsi, 503, "a data store is down, try again shortly");
@@ -104,12 +105,9 @@ static int confirm_visitor(struct lws *wsi, struct pending *p, bool seed)
 
 	if (seed) {
 		/* the seed's GET /api/link: a key is issued on the spot */
-		rc = kf_store_rate(kf_relay.redis, kf_relay.prefix, "link", p->ip,
-				   kf_relay.link_per_min, 60, now);
-		if (rc == 0)
-			rc = kf_store_visitor_issue(kf_relay.redis, kf_relay.prefix, p->ip,
-						    kf_relay.visitor_key_ttl, kf_relay.max_visitors,
-						    now, p->key);
+		rc = kf_store_visitor_issue(kf_relay.redis, kf_relay.prefix, p->ip,
+					    kf_relay.visitor_key_ttl, kf_relay.max_visitors,
+					    kf_relay.link_per_min, now, p->key);
 		if (rc != 0)
 			return refuse_store(wsi, rc);
 		key = p->key;

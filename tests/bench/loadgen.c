@@ -1208,7 +1208,7 @@ static bool mint_keys(struct worker *w, int g)
 			rc = kf_store_visitor_issue(
 				w->redis, w->prefix, "127.0.0.1",
 				(long)kf_config_int(w->cfg, "Relay", "VisitorKeyTtlSec"),
-				(long)kf_config_int(w->cfg, "Websocket", "MaxConnection"), time(NULL), key);
+				(long)kf_config_int(w->cfg, "Websocket", "MaxConnection"), 0, time(NULL), key);
 		} else {
 			rc = http_link(&hc, key);
 		}
