@@ -91,3 +91,20 @@ void kf_admin_tx_abort(struct kf_admin_tx *tx)
 	if (kf_db_rollback(tx->w->db) != 0)
 		kf_warn("rollback failed: %s", kf_db_error(tx->w->db, KF_DB_PRIMARY));
 }
+
+int kf_admin_row_exists(struct kf_worker *w, struct kf_reply *rep, const char *sql,
+			const char *field, const char *what, int64_t id)
+{
+	struct kf_db_param p = KF_DB_INT(id);
+	long n = 0;
+
+	if (kf_db_query(w->db, KF_DB_PRIMARY, sql, &p, 1, count_rows, &n) != 0) {
+		kf_admin_store_down(rep);
+		return -1;
+	}
+	if (n == 0) {
+		kf_reply_error(rep, 404, "field '%s': no %s with id %lld", field, what, (long long)id);
+		return -1;
+	}
+	return 0;
+}

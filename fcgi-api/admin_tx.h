@@ -47,5 +47,12 @@ int kf_admin_tx_commit(struct kf_admin_tx *tx, struct kf_reply *rep);
 void kf_admin_tx_abort(struct kf_admin_tx *tx);
 /* Fill rep with the 503 every store failure gets. */
 void kf_admin_store_down(struct kf_reply *rep);
+/*
+ * Does the row that sql (one ? for id; it may lock: FOR UPDATE, LOCK IN
+ * SHARE MODE) selects exist?  0, or -1 with rep set: 404 "field 'FIELD':
+ * no WHAT with id ID", or 503.
+ */
+int kf_admin_row_exists(struct kf_worker *w, struct kf_reply *rep, const char *sql,
+			const char *field, const char *what, int64_t id);
 
 #endif

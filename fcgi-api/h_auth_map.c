@@ -33,38 +33,10 @@
 /* Most permissions one auth_map/edit may list. */
 #define EDIT_MAX_IDS 200
 
-static int count_rows(void *ud, const struct kf_db_row *row)
-{
-	(void)row;
-	(*(long *)ud)++;
-	return 0;
-}
-
-/*
- * Does row id exist in table (a fixed name)?  Inside a transaction with a
- * shared lock.  0, or -1 with rep set (404 naming field, or 503).
- */
-static int check_exists(struct kf_worker *w, struct kf_reply *rep, const char *sql,
-			const char *field, const char *what, int64_t id)
-{
-	struct kf_db_param p = KF_DB_INT(id);
-	long n = 0;
-
-	if (kf_db_query(w->db, KF_DB_PRIMARY, sql, &p, 1, count_rows, &n) != 0) {
-		kf_admin_store_down(rep);
-		return -1;
-	}
-	if (n == 0) {
-		kf_reply_error(rep, 404, "field '%s': no %s with id %lld", field, what,
-			       (long long)id);
-		return -1;
-	}
-	return 0;
-}
 
 static int check_role(struct kf_worker *w, struct kf_reply *rep, int64_t role, bool locking)
 {
-	return check_exists(w, rep,
+	return kf_admin_row_exists(w, rep,
 			    locking ? "SELECT `id` FROM `admin_role` WHERE `id` = ? LOCK IN SHARE MODE"
 				    : "SELECT `id` FROM `admin_role` WHERE `id` = ?",
 			    "role", "role", role);
@@ -72,7 +44,7 @@ static int check_role(struct kf_worker *w, struct kf_reply *rep, int64_t role, b
 
 static int check_auth(struct kf_worker *w, struct kf_reply *rep, int64_t auth)
 {
-	return check_exists(w, rep,
+	return kf_admin_row_exists(w, rep,
 			    "SELECT `id` FROM `admin_auth` WHERE `id` = ? LOCK IN SHARE MODE", "auth",
 			    "permission", auth);
 }

@@ -106,30 +106,12 @@ out:
 	kf_admin_tx_abort(&tx);
 }
 
-static int count_rows(void *ud, const struct kf_db_row *row)
-{
-	(void)row;
-	(*(long *)ud)++;
-	return 0;
-}
 
 /* Lock role id.  0, or -1 with rep set (404 or 503). */
 static int lock_role(struct kf_worker *w, struct kf_reply *rep, int64_t id)
 {
-	struct kf_db_param p = KF_DB_INT(id);
-	long n = 0;
-
-	if (kf_db_query(w->db, KF_DB_PRIMARY,
-			"SELECT `id` FROM `admin_role` WHERE `id` = ? FOR UPDATE", &p, 1, count_rows,
-			&n) != 0) {
-		kf_admin_store_down(rep);
-		return -1;
-	}
-	if (n == 0) {
-		kf_reply_error(rep, 404, "field 'id': no role with id %lld", (long long)id);
-		return -1;
-	}
-	return 0;
+	return kf_admin_row_exists(w, rep, "SELECT `id` FROM `admin_role` WHERE `id` = ? FOR UPDATE",
+				   "id", "role", id);
 }
 
 void kf_h_role_edit(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep)

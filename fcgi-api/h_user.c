@@ -65,12 +65,6 @@ static int read_fields(struct kf_req *req, struct kf_reply *rep, bool edit, stru
 	return 0;
 }
 
-static int count_rows(void *ud, const struct kf_db_row *row)
-{
-	(void)row;
-	(*(long *)ud)++;
-	return 0;
-}
 
 /*
  * Inside the transaction: does role exist?  Locks the row against a
@@ -78,20 +72,9 @@ static int count_rows(void *ud, const struct kf_db_row *row)
  */
 static int check_role(struct kf_worker *w, struct kf_reply *rep, int64_t role)
 {
-	struct kf_db_param p = KF_DB_INT(role);
-	long n = 0;
-
-	if (kf_db_query(w->db, KF_DB_PRIMARY,
-			"SELECT `id` FROM `admin_role` WHERE `id` = ? LOCK IN SHARE MODE", &p, 1,
-			count_rows, &n) != 0) {
-		kf_admin_store_down(rep);
-		return -1;
-	}
-	if (n == 0) {
-		kf_reply_error(rep, 404, "field 'role': no role with id %lld", (long long)role);
-		return -1;
-	}
-	return 0;
+	return kf_admin_row_exists(w, rep,
+				   "SELECT `id` FROM `admin_role` WHERE `id` = ? LOCK IN SHARE MODE",
+				   "role", "role", role);
 }
 
 static int hash_password(struct kf_worker *w, struct kf_reply *rep, const struct user_fields *f,
@@ -203,19 +186,8 @@ out:
 /* Lock account id.  0, or -1 with rep set (404 or 503). */
 static int lock_account(struct kf_worker *w, struct kf_reply *rep, int64_t id)
 {
-	struct kf_db_param p = KF_DB_INT(id);
-	long n = 0;
-
-	if (kf_db_query(w->db, KF_DB_PRIMARY, "SELECT `id` FROM `admin` WHERE `id` = ? FOR UPDATE",
-			&p, 1, count_rows, &n) != 0) {
-		kf_admin_store_down(rep);
-		return -1;
-	}
-	if (n == 0) {
-		kf_reply_error(rep, 404, "field 'id': no account with id %lld", (long long)id);
-		return -1;
-	}
-	return 0;
+	return kf_admin_row_exists(w, rep, "SELECT `id` FROM `admin` WHERE `id` = ? FOR UPDATE",
+				   "id", "account", id);
 }
 
 void kf_h_user_edit(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep)
