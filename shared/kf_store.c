@@ -191,26 +191,6 @@ int kf_store_login_failed(struct kf_redis *r, const char *prefix, const char *ip
 	return rc;
 }
 
-int kf_store_rate(struct kf_redis *r, const char *prefix, const char *what, const char *ip,
-		  long limit, long window_sec, time_t now)
-{
-	struct kf_buf k = KF_BUF_INIT;
-	redisReply *reply;
-	int rc = KF_ERR_STORE;
-
-	kf_buf_addf(&k, "%srl:%s:%s:%lld", prefix, what, ip, (long long)(now / window_sec));
-	reply = kf_redis_cmd(r, "EVAL %s 1 %s %ld", incr_script, k.data, window_sec + 1);
-	kf_buf_release(&k);
-	if (!reply)
-		return KF_ERR_STORE;
-	if (reply->type == REDIS_REPLY_INTEGER)
-		rc = reply->integer > limit ? KF_ERR_LIMIT : 0;
-	else if (reply->type == REDIS_REPLY_ERROR)
-		kf_err("redis rate %s: %s", what, reply->str);
-	freeReplyObject(reply);
-	return rc;
-}
-
 static void rbac_key(struct kf_buf *k, const char *prefix)
 {
 	kf_buf_addf(k, "%srbac:ver", prefix);

@@ -12,7 +12,8 @@
  *   PREFIX lf:u:DIGEST          failed logins for a username (digest of the
  *                               name); expires LoginFailWindowSec after the
  *                               first failure
- *   PREFIX rl:WHAT:IP:WINDOW    fixed-window rate counters (POST /api/link)
+ *   PREFIX rl:link:IP:MINUTE    visitor keys issued to IP that minute
+ *                               (POST /api/link, kf_store_visitor_issue)
  *   PREFIX rbac:ver             the RBAC version: a random string replaced
  *                               after every change to accounts, roles or
  *                               grants; absent until the first change.
@@ -99,13 +100,6 @@ int kf_store_login_failed(struct kf_redis *r, const char *prefix, const char *ip
 /* Seconds from now to the next local midnight (at least 1). */
 long kf_store_until_midnight(time_t now);
 
-/*
- * Count one event of kind what (e.g. "link") for ip in the current window
- * of window_sec seconds.  Returns 0, KF_ERR_LIMIT once the count passes
- * limit, or KF_ERR_STORE.
- */
-int kf_store_rate(struct kf_redis *r, const char *prefix, const char *what, const char *ip,
-		  long limit, long window_sec, time_t now);
 
 /* Room for an RBAC version string with its NUL. */
 #define KF_STORE_VERSION_MAX 40
@@ -161,8 +155,8 @@ int kf_store_agent_close(struct kf_redis *r, const char *prefix, int64_t admin_i
 			 struct kf_keys *visitors);
 /*
  * POST /api/link: issue a visitor key for ip, counting it against ip's
- * link_limit links a minute (0: no limit; the counter kf_store_rate uses
- * for "link").  One script: KF_ERR_LIMIT when ip is over its limit,
+ * link_limit links a minute (0: no limit; PREFIX rl:link:IP:MINUTE).
+ * One script: KF_ERR_LIMIT when ip is over its limit,
  * KF_ERR_TOOBIG while max_live visitors are live, KF_ERR_STORE.
  */
 int kf_store_visitor_issue(struct kf_redis *r, const char *prefix, const char *ip,

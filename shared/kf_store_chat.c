@@ -96,7 +96,7 @@
 
 /*
  * ARGV: key ip ttl max now limit.  The per-IP rate (limit a minute, 0: none;
- * the same counter as kf_store_rate "link") first, then the live visitors.
+ * PREFIX rl:link:IP:MINUTE) first, then the live visitors.
  * -> -1 rate-limited, 0 full, 1 issued
  */
 static const char visitor_issue_lua[] = LUA_PRELUDE
