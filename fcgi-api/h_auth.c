@@ -47,29 +47,18 @@ static int take_auth(void *ud, const struct kf_db_row *row)
 void kf_h_auth_list(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep)
 {
 	struct kf_page page;
-	struct kf_db_param p[3];
-	struct json_object *rows;
-	int64_t count = 0, all;
+	struct kf_db_param filter;
+	int64_t all;
 
 	if (kf_list_page(w, req, rep, &page) != 0 ||
 	    kf_req_int(req, rep, "all", true, 0, 0, 1, &all) != 0)
 		return;
-	p[0] = KF_DB_INT(all);
-	p[1] = KF_DB_INT(page.pc);
-	p[2] = KF_DB_INT(page.offset);
-	rows = json_object_new_array();
-	if (kf_db_query(w->db, KF_DB_REPLICA,
-			"SELECT COUNT(*) FROM `admin_auth` WHERE `enable` = 1 OR ? = 1", p, 1,
-			kf_list_take_count, &count) != 0 ||
-	    kf_db_query(w->db, KF_DB_REPLICA,
-			"SELECT `id`, `name`, `method`, `path`, `enable`, `parent_id`, `create_time`"
-			" FROM `admin_auth` WHERE `enable` = 1 OR ? = 1 ORDER BY `id` LIMIT ? OFFSET ?",
-			p, 3, take_auth, rows) != 0) {
-		json_object_put(rows);
-		kf_admin_store_down(rep);
-		return;
-	}
-	kf_list_reply(rep, rows, count, &page);
+	filter = KF_DB_INT(all);
+	kf_list_query(w, rep, &page,
+		      "SELECT COUNT(*) FROM `admin_auth` WHERE `enable` = 1 OR ? = 1",
+		      "SELECT `id`, `name`, `method`, `path`, `enable`, `parent_id`, `create_time`"
+		      " FROM `admin_auth` WHERE `enable` = 1 OR ? = 1 ORDER BY `id` LIMIT ? OFFSET ?",
+		      &filter, 1, take_auth);
 }
 
 struct auth_fields {

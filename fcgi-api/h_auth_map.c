@@ -69,34 +69,22 @@ static int take_map(void *ud, const struct kf_db_row *row)
 void kf_h_auth_map_list(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep)
 {
 	struct kf_page page;
-	struct kf_db_param p[3];
-	struct json_object *rows;
-	int64_t role, count = 0;
+	struct kf_db_param filter;
+	int64_t role;
 
 	if (kf_req_int(req, rep, "role", false, 0, 1, ID_MAX, &role) != 0 ||
 	    kf_list_page(w, req, rep, &page) != 0)
 		return;
 	if (check_role(w, rep, role, false) != 0)
 		return;
-	p[0] = KF_DB_INT(role);
-	p[1] = KF_DB_INT(page.pc);
-	p[2] = KF_DB_INT(page.offset);
-	rows = json_object_new_array();
-	if (kf_db_query(w->db, KF_DB_REPLICA,
-			"SELECT COUNT(*) FROM `admin_auth_map` WHERE `role` = ?", p, 1,
-			kf_list_take_count, &count) != 0 ||
-	    kf_db_query(w->db, KF_DB_REPLICA,
-			"SELECT m.`role`, m.`auth`, r.`name`, r.`describe`, a.`name`, a.`method`,"
-			" a.`path`, a.`enable`, m.`create_time` FROM `admin_auth_map` m"
-			" JOIN `admin_role` r ON r.`id` = m.`role`"
-			" LEFT JOIN `admin_auth` a ON a.`id` = m.`auth`"
-			" WHERE m.`role` = ? ORDER BY m.`auth` LIMIT ? OFFSET ?",
-			p, 3, take_map, rows) != 0) {
-		json_object_put(rows);
-		kf_admin_store_down(rep);
-		return;
-	}
-	kf_list_reply(rep, rows, count, &page);
+	filter = KF_DB_INT(role);
+	kf_list_query(w, rep, &page, "SELECT COUNT(*) FROM `admin_auth_map` WHERE `role` = ?",
+		      "SELECT m.`role`, m.`auth`, r.`name`, r.`describe`, a.`name`, a.`method`,"
+		      " a.`path`, a.`enable`, m.`create_time` FROM `admin_auth_map` m"
+		      " JOIN `admin_role` r ON r.`id` = m.`role`"
+		      " LEFT JOIN `admin_auth` a ON a.`id` = m.`auth`"
+		      " WHERE m.`role` = ? ORDER BY m.`auth` LIMIT ? OFFSET ?",
+		      &filter, 1, take_map);
 }
 
 static void reply_pair(struct kf_reply *rep, int64_t role, int64_t auth)

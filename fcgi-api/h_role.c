@@ -38,26 +38,13 @@ static int take_role(void *ud, const struct kf_db_row *row)
 void kf_h_role_list(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep)
 {
 	struct kf_page page;
-	struct kf_db_param p[2];
-	struct json_object *rows;
-	int64_t count = 0;
 
 	if (kf_list_page(w, req, rep, &page) != 0)
 		return;
-	p[0] = KF_DB_INT(page.pc);
-	p[1] = KF_DB_INT(page.offset);
-	rows = json_object_new_array();
-	if (kf_db_query(w->db, KF_DB_REPLICA, "SELECT COUNT(*) FROM `admin_role`", NULL, 0,
-			kf_list_take_count, &count) != 0 ||
-	    kf_db_query(w->db, KF_DB_REPLICA,
-			"SELECT `id`, `name`, `describe`, `create_time` FROM `admin_role`"
-			" ORDER BY `id` LIMIT ? OFFSET ?",
-			p, 2, take_role, rows) != 0) {
-		json_object_put(rows);
-		kf_admin_store_down(rep);
-		return;
-	}
-	kf_list_reply(rep, rows, count, &page);
+	kf_list_query(w, rep, &page, "SELECT COUNT(*) FROM `admin_role`",
+		      "SELECT `id`, `name`, `describe`, `create_time` FROM `admin_role`"
+		      " ORDER BY `id` LIMIT ? OFFSET ?",
+		      NULL, 0, take_role);
 }
 
 static void reply_role(struct kf_reply *rep, int64_t id, const char *name, size_t name_len,

@@ -106,27 +106,14 @@ static int take_user(void *ud, const struct kf_db_row *row)
 void kf_h_user_list(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep)
 {
 	struct kf_page page;
-	struct kf_db_param p[2];
-	struct json_object *rows;
-	int64_t count = 0;
 
 	if (kf_list_page(w, req, rep, &page) != 0)
 		return;
-	p[0] = KF_DB_INT(page.pc);
-	p[1] = KF_DB_INT(page.offset);
-	rows = json_object_new_array();
-	if (kf_db_query(w->db, KF_DB_REPLICA, "SELECT COUNT(*) FROM `admin`", NULL, 0,
-			kf_list_take_count, &count) != 0 ||
-	    kf_db_query(w->db, KF_DB_REPLICA,
-			"SELECT a.`id`, a.`name`, a.`username`, a.`role`, r.`name`, r.`describe`,"
-			" a.`create_time` FROM `admin` a LEFT JOIN `admin_role` r ON r.`id` = a.`role`"
-			" ORDER BY a.`id` DESC LIMIT ? OFFSET ?",
-			p, 2, take_user, rows) != 0) {
-		json_object_put(rows);
-		kf_admin_store_down(rep);
-		return;
-	}
-	kf_list_reply(rep, rows, count, &page);
+	kf_list_query(w, rep, &page, "SELECT COUNT(*) FROM `admin`",
+		      "SELECT a.`id`, a.`name`, a.`username`, a.`role`, r.`name`, r.`describe`,"
+		      " a.`create_time` FROM `admin` a LEFT JOIN `admin_role` r ON r.`id` = a.`role`"
+		      " ORDER BY a.`id` DESC LIMIT ? OFFSET ?",
+		      NULL, 0, take_user);
 }
 
 static void reply_account(struct kf_reply *rep, int64_t id, const struct user_fields *f)

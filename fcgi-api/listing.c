@@ -84,3 +84,30 @@ int kf_list_take_count(void *ud, const struct kf_db_row *row)
 	*(int64_t *)ud = kf_list_col_int(row, 0);
 	return 0;
 }
+
+/* Filter parameters one list may take. */
+#define LIST_MAX_FILTER 4
+
+void kf_list_query(struct kf_worker *w, struct kf_reply *rep, const struct kf_page *page,
+		   const char *count_sql, const char *page_sql, const struct kf_db_param *filter,
+		   size_t n, int (*fn)(void *ud, const struct kf_db_row *row))
+{
+	struct kf_db_param p[LIST_MAX_FILTER + 2];
+	struct json_object *rows;
+	int64_t count = 0;
+
+	if (n > LIST_MAX_FILTER)
+		abort(); /* a programming error: the lists are fixed */
+	for (size_t i = 0; i < n; i++)
+		p[i] = filter[i];
+	p[n] = KF_DB_INT(page->pc);
+	p[n + 1] = KF_DB_INT(page->offset);
+	rows = json_object_new_array();
+	if (kf_db_query(w->db, KF_DB_REPLICA, count_sql, p, n, kf_list_take_count, &count) != 0 ||
+	    kf_db_query(w->db, KF_DB_REPLICA, page_sql, p, n + 2, fn, rows) != 0) {
+		json_object_put(rows);
+		kf_reply_error(rep, 503, "service unavailable: a data store is down, try again shortly");
+		return;
+	}
+	kf_list_reply(rep, rows, count, page);
+}

@@ -13,6 +13,7 @@
 
 #include <json-c/json.h>
 
+struct kf_db_param;
 struct kf_db_row;
 struct kf_reply;
 struct kf_req;
@@ -45,6 +46,16 @@ void kf_list_set_time(struct json_object *obj, const char *key, const struct kf_
 		      unsigned i);
 /* Column i as a number (0 for NULL). */
 int64_t kf_list_col_int(const struct kf_db_row *row, unsigned i);
+
+/*
+ * One list reply: count the rows with count_sql (its parameters: the n
+ * filter params) and read the page with page_sql (the filter params, then
+ * LIMIT ? OFFSET ?), each row turned into an object by fn (ud: the rows
+ * array).  Replies 200 with the page, or 503 when a store fails.
+ */
+void kf_list_query(struct kf_worker *w, struct kf_reply *rep, const struct kf_page *page,
+		   const char *count_sql, const char *page_sql, const struct kf_db_param *filter,
+		   size_t n, int (*fn)(void *ud, const struct kf_db_row *row));
 
 /* A row callback for "SELECT COUNT(*) ...": *(int64_t *)ud = column 0. */
 int kf_list_take_count(void *ud, const struct kf_db_row *row);
