@@ -9,6 +9,7 @@
  */
 #include "kf_compat.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -67,7 +68,7 @@ static const char *query_key(struct lws *wsi, char *buf, int size, size_t *len)
 	return v;
 }
 
-/* ?last_seq=N for visitors (-1 when absent or malformed). */
+/* ?last_seq=N for visitors: N, -1 when absent, -2 when malformed. */
 static int64_t query_last_seq(struct lws *wsi)
 {
 	char buf[64];
@@ -75,10 +76,31 @@ static int64_t query_last_seq(struct lws *wsi)
 	char *end;
 	long long n;
 
-	if (!v || !*v)
+	if (!v)
 		return -1;
+	errno = 0;
 	n = strtoll(v, &end, 10);
-	return *end || n < 0 ? -1 : n;
+	return end == v || *end || errno || n < 0 ? -2 : n;
+}
+
+/* True when v is an agent's "KEY:N,KEY:N..." list. */
+static bool agent_last_seqs_ok(const char *v)
+{
+	while (*v) {
+		const char *colon = strchr(v, ':');
+		char *end;
+
+		if (!colon || !kf_key_valid(v, (size_t)(colon - v)) || colon[1] < '0' || colon[1] > '9')
+			return false;
+		errno = 0;
+		(void)strtoll(colon + 1, &end, 10);
+		if (errno || (*end && *end != ','))
+			return false;
+		v = *end ? end + 1 : end;
+		if (*v == '\0' && end[0] == ',')
+			return false; /* a trailing comma */
+	}
+	return true;
 }
 
 static int refuse_store(struct lws *wsi, int rc)
@@ -101,8 +123,11 @@ static int confirm_visitor(struct lws *wsi, struct pending *p, bool seed)
 	size_t len = 0;
 	struct kf_visitor_redeem r;
 	time_t now = time(NULL);
+	int64_t last_seq = query_last_seq(wsi);
 	int rc;
 
+	if (last_seq == -2)
+		return kf_conn_refuse(wsi, 400, "last_seq must be a whole number (the last seq seen)");
 	if (seed) {
 		/* the seed's GET /api/link: a key is issued on the spot */
 		rc = kf_store_visitor_issue(kf_relay.redis, kf_relay.prefix, p->ip,
@@ -131,7 +156,7 @@ static int confirm_visitor(struct lws *wsi, struct pending *p, bool seed)
 	p->resumed = r.resumed;
 	p->seq = r.seq;
 	p->ack = r.ack;
-	p->last_seq = query_last_seq(wsi);
+	p->last_seq = last_seq;
 	memcpy(p->old_node, r.old_node, sizeof(p->old_node));
 	p->assigned = r.assigned;
 	if (r.ip[0]) /* the address the key was issued to */
@@ -147,7 +172,14 @@ static int confirm_agent(struct lws *wsi, struct pending *p, bool seed)
 	int rc;
 
 	p->kind = KF_CONN_AGENT;
-	lws_get_urlarg_by_name(wsi, "last_seq=", p->last_seqs, sizeof(p->last_seqs));
+	{
+		const char *v = lws_get_urlarg_by_name(wsi, "last_seq=", p->last_seqs,
+						       sizeof(p->last_seqs));
+
+		if (v && !agent_last_seqs_ok(v))
+			return kf_conn_refuse(wsi, 400, "last_seq must be KEY:N,KEY:N "
+							"(a visitor ws_key and the last seq seen)");
+	}
 	if (seed) {
 		/* the seed's GET /admin/ws/link: the session says who; the key picks a visitor */
 		char cookie[1024] = "", auth[256] = "";

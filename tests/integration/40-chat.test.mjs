@@ -429,6 +429,26 @@ test('refused at the upgrade, with an HTTP status and the JSON envelope', { time
       await a.waitClosed();
     });
 
+    await t.test('a malformed last_seq: 400, and the key is not used up', async () => {
+      const vfrom = ip();
+      const link = await S.link(vfrom);
+      for (const bad of ['abc', '-1', '', '1x']) {
+        assertRefusal(await S.refused(`${link.url}&last_seq=${bad}`, { from: vfrom }), 400);
+      }
+      const v = await S.connect(`${link.url}&last_seq=0`, { from: vfrom });
+      assertFrame(await v.next('system'), 'system', { ws_key: link.ws_key });
+      await v.close();
+
+      const reg = await S.registerAgent(token, from);
+      for (const bad of ['abc', `${madeUpKey()}:x`, `${madeUpKey()}:1,`, 'short:1']) {
+        assertRefusal(await S.refused(`${reg.url}&last_seq=${bad}`, { from }), 400);
+      }
+      const a = await S.connect(`${reg.url}&last_seq=${madeUpKey()}:3`, { label: 'agent' });
+      assertFrame(await a.ping(), 'pong');
+      await S.closeAgent(token, from);
+      await a.waitClosed();
+    });
+
     await t.test('a visitor key that has left: 401', async () => {
       const v = await S.visitor({ from: ip() });
       await v.client.next('system');
