@@ -69,7 +69,14 @@ static bool authenticate(struct kf_worker *w, struct kf_req *req, struct kf_repl
 		kf_reply_error(rep, 401, "not logged in");
 		return false;
 	}
-	rc = kf_store_session_get(w->redis, w->api->prefix, token, len, &req->session);
+	if (req->route->auth == KF_AUTH_RBAC) {
+		/* the permission check needs the RBAC version: same round trip */
+		rc = kf_store_session_get_rbac(w->redis, w->api->prefix, token, len,
+					       &req->session, req->rbac_version);
+		req->has_rbac_version = rc != KF_ERR_STORE;
+	} else {
+		rc = kf_store_session_get(w->redis, w->api->prefix, token, len, &req->session);
+	}
 	if (rc == KF_ERR_STORE) {
 		kf_reply_error(rep, 503, "service unavailable: a data store is down, try again shortly");
 		return false;

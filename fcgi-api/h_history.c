@@ -30,7 +30,7 @@ static void store_down(struct kf_reply *rep)
 static int sees_all(struct kf_worker *w, struct kf_req *req)
 {
 	int64_t role;
-	int rc = kf_rbac_check(w, req->session.admin_id, "POST", ALL_PATH, &role);
+	int rc = kf_rbac_check(w, req, "POST", ALL_PATH, &role);
 
 	if (rc == 0)
 		return 1;

@@ -471,18 +471,20 @@ static int take_role(void *ud, const struct kf_db_row *row)
 	return 0;
 }
 
-int kf_rbac_check(struct kf_worker *w, int64_t admin_id, const char *method, const char *path,
-		  int64_t *role)
+int kf_rbac_check(struct kf_worker *w, const struct kf_req *req, const char *method,
+		  const char *path, int64_t *role)
 {
 	struct kf_rbac *rbac = w->api->rbac;
+	int64_t admin_id = req->session.admin_id;
 	char version[KF_STORE_VERSION_MAX];
 	const struct kf_rbac_grant *g;
 	size_t ng;
 	long idx;
 	int rc;
 
-	rc = kf_store_rbac_version(w->redis, w->api->prefix, version);
-	if (rc != 0)
+	if (req->has_rbac_version)
+		memcpy(version, req->rbac_version, sizeof(version));
+	else if (kf_store_rbac_version(w->redis, w->api->prefix, version) != 0)
 		return KF_ERR_STORE;
 	rc = refresh(rbac, w->db, version);
 	if (rc != 0)
@@ -528,7 +530,7 @@ int kf_rbac_check(struct kf_worker *w, int64_t admin_id, const char *method, con
 bool kf_rbac_authorize(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep)
 {
 	int64_t role = 0;
-	int rc = kf_rbac_check(w, req->session.admin_id, req->method, req->route->path, &role);
+	int rc = kf_rbac_check(w, req, req->method, req->route->path, &role);
 
 	switch (rc) {
 	case 0:

@@ -84,13 +84,14 @@ void kf_rbac_free(struct kf_rbac *rbac);
 void kf_rbac_invalidate(struct kf_rbac *rbac);
 
 /*
- * Is admin_id, by its current role, granted method on path?  Uses the
- * worker's Redis (the version) and MySQL (reloads).  Returns 0 (granted;
+ * Is req's session account, by its current role, granted method on path?
+ * Uses the RBAC version read with the session (req->has_rbac_version) or
+ * else reads it from the worker's Redis; MySQL for reloads.  Returns 0 (granted;
  * *role receives the account's role), KF_ERR_AUTH (not granted),
  * KF_ERR_NOTFOUND (no such account) or KF_ERR_STORE.
  */
-int kf_rbac_check(struct kf_worker *w, int64_t admin_id, const char *method, const char *path,
-		  int64_t *role);
+int kf_rbac_check(struct kf_worker *w, const struct kf_req *req, const char *method,
+		  const char *path, int64_t *role);
 
 /*
  * The pipeline's grant check for a request that has a session: true when

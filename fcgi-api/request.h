@@ -47,6 +47,8 @@ struct kf_req {
 	bool has_session;
 	struct kf_session session;
 	char token[KF_KEY_LEN + 1];  /* the session token presented, when valid */
+	bool has_rbac_version;       /* read with the session (KF_AUTH_RBAC routes) */
+	char rbac_version[KF_STORE_VERSION_MAX];
 };
 
 /* Read the CGI environment (NULL-terminated "NAME=value" strings). */

@@ -40,6 +40,7 @@ static const struct cfg_key cfg_table[] = {
 
 	S("Redis", "Host", "127.0.0.1", 255),
 	I("Redis", "Port", 6379, 1, 65535),
+	S("Redis", "Socket", "", 107),
 	S("Redis", "Password", "", 512),
 	I("Redis", "Db", 0, 0, 1023),
 	S("Redis", "KeyPrefix", "kf:", 64),

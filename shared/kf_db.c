@@ -16,7 +16,7 @@
 
 #define STMT_CACHE 64
 /* Most parameters one statement may take (multi-row inserts use many). */
-#define MAX_PARAMS 320
+#define MAX_PARAMS 400
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
 

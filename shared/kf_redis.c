@@ -17,6 +17,8 @@ struct kf_redis {
 	redisContext *ctx;
 	char *host;
 	int port;
+	char *socket;                  /* [Redis] Socket: used instead of host:port when set */
+	char *where;                   /* "host:port" or the socket path, for log lines */
 	char *password;
 	int db;
 	int connect_timeout_ms;
@@ -45,8 +47,16 @@ struct kf_redis *kf_redis_new(const struct kf_config *cfg)
 {
 	struct kf_redis *r = kf_xcalloc(1, sizeof(*r));
 
+	char where[300];
+
 	r->host = kf_xstrdup(kf_config_str(cfg, "Redis", "Host"));
 	r->port = (int)kf_config_int(cfg, "Redis", "Port");
+	r->socket = kf_xstrdup(kf_config_str(cfg, "Redis", "Socket"));
+	if (*r->socket)
+		snprintf(where, sizeof(where), "%s", r->socket);
+	else
+		snprintf(where, sizeof(where), "%s:%d", r->host, r->port);
+	r->where = kf_xstrdup(where);
 	r->password = kf_xstrdup(kf_config_str(cfg, "Redis", "Password"));
 	r->db = (int)kf_config_int(cfg, "Redis", "Db");
 	r->connect_timeout_ms = (int)kf_config_int(cfg, "Redis", "ConnectTimeoutMs");
@@ -68,6 +78,8 @@ void kf_redis_free(struct kf_redis *r)
 		return;
 	drop(r);
 	free(r->host);
+	free(r->socket);
+	free(r->where);
 	if (r->password)
 		memset(r->password, 0, strlen(r->password));
 	free(r->password);
@@ -80,7 +92,7 @@ static bool setup_cmd(struct kf_redis *r, const char *what, redisReply *reply)
 	bool ok = reply && reply->type == REDIS_REPLY_STATUS;
 
 	if (!ok)
-		kf_err("redis %s:%d: %s failed: %s", r->host, r->port, what,
+		kf_err("redis %s: %s failed: %s", r->where, what,
 		       reply && reply->type == REDIS_REPLY_ERROR ? reply->str
 		       : r->ctx->err			       ? r->ctx->errstr
 							       : "unexpected reply");
@@ -107,10 +119,13 @@ static int ensure(struct kf_redis *r)
 	if (now_ms() < r->next_attempt_ms)
 		return -1;
 	tv = ms_to_tv(r->connect_timeout_ms);
-	r->ctx = redisConnectWithTimeout(r->host, r->port, tv);
+	if (*r->socket)
+		r->ctx = redisConnectUnixWithTimeout(r->socket, tv);
+	else
+		r->ctx = redisConnectWithTimeout(r->host, r->port, tv);
 	if (!r->ctx || r->ctx->err) {
 		if (r->backoff_ms == 0)
-			kf_err("redis %s:%d: unable to connect: %s", r->host, r->port,
+			kf_err("redis %s: unable to connect: %s", r->where,
 			       r->ctx ? r->ctx->errstr : "out of memory");
 		goto out_fail;
 	}
@@ -123,7 +138,7 @@ static int ensure(struct kf_redis *r)
 	if (r->db && !setup_cmd(r, "SELECT", redisCommand(r->ctx, "SELECT %d", r->db)))
 		goto out_fail;
 	if (r->backoff_ms)
-		kf_info("redis %s:%d: connected again", r->host, r->port);
+		kf_info("redis %s: connected again", r->where);
 	r->backoff_ms = 0;
 	return 0;
 
@@ -149,7 +164,7 @@ static redisReply *run(struct kf_redis *r, run_fn fn, void *arg)
 			r->up = true;
 			return reply;
 		}
-		kf_warn("redis %s:%d: command failed: %s", r->host, r->port,
+		kf_warn("redis %s: command failed: %s", r->where,
 			r->ctx->errstr[0] ? r->ctx->errstr : "no reply");
 		drop(r);
 		if (!was_connected) {
@@ -211,6 +226,48 @@ redisReply *kf_redis_cmdargv(struct kf_redis *r, int argc, const char **argv,
 	struct argv_cmd a = { argc, argv, argvlen };
 
 	return run(r, run_argv, &a);
+}
+
+struct pipe {
+	size_t n;
+	const struct kf_redis_argv *cmds;
+	redisReply **replies;
+};
+
+/* All replies, or none (NULL): the first reply stands for the whole. */
+static redisReply *run_pipe(redisContext *ctx, void *arg)
+{
+	struct pipe *p = arg;
+	size_t got = 0;
+
+	for (size_t i = 0; i < p->n; i++)
+		if (redisAppendCommandArgv(ctx, p->cmds[i].argc, p->cmds[i].argv,
+					   p->cmds[i].argvlen) != REDIS_OK)
+			return NULL; /* nothing was written yet: the connection is dropped */
+	for (; got < p->n; got++) {
+		void *reply = NULL;
+
+		if (redisGetReply(ctx, &reply) != REDIS_OK || !reply)
+			break;
+		p->replies[got] = reply;
+	}
+	if (got == p->n)
+		return p->replies[0];
+	while (got > 0)
+		freeReplyObject(p->replies[--got]);
+	return NULL;
+}
+
+int kf_redis_pipeline(struct kf_redis *r, size_t n, const struct kf_redis_argv *cmds,
+		      redisReply **replies)
+{
+	struct pipe p = { n, cmds, replies };
+
+	for (size_t i = 0; i < n; i++)
+		replies[i] = NULL;
+	if (n == 0)
+		return 0;
+	return run(r, run_pipe, &p) ? 0 : -1;
 }
 
 bool kf_redis_up(const struct kf_redis *r)

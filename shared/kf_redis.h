@@ -30,6 +30,21 @@ void kf_redis_free(struct kf_redis *r);
 redisReply *kf_redis_cmd(struct kf_redis *r, const char *fmt, ...);
 redisReply *kf_redis_cmdargv(struct kf_redis *r, int argc, const char **argv,
 			     const size_t *argvlen);
+/* One command of a pipeline, as for kf_redis_cmdargv. */
+struct kf_redis_argv {
+	int argc;
+	const char **argv;
+	const size_t *argvlen;
+};
+
+/*
+ * Send n commands in one write and read their n replies: one round trip.
+ * Returns 0 with replies[0..n-1] set (the caller frees each; any may be of
+ * type REDIS_REPLY_ERROR), or -1 with none set when Redis is unavailable.
+ * Retried once on a fresh connection like kf_redis_cmd.
+ */
+int kf_redis_pipeline(struct kf_redis *r, size_t n, const struct kf_redis_argv *cmds,
+		      redisReply **replies);
 /* True when the last command reached Redis. */
 bool kf_redis_up(const struct kf_redis *r);
 

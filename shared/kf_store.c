@@ -58,12 +58,44 @@ int kf_store_session_create(struct kf_redis *r, const char *prefix,
 	return rc;
 }
 
+/* The reply to HMGET session admin role into out: 0, KF_ERR_NOTFOUND or KF_ERR_STORE. */
+static int session_parse(const redisReply *reply, struct kf_session *out)
+{
+	if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+	    reply->element[0]->type == REDIS_REPLY_STRING &&
+	    reply->element[1]->type == REDIS_REPLY_STRING) {
+		out->admin_id = strtoll(reply->element[0]->str, NULL, 10);
+		out->role = strtoll(reply->element[1]->str, NULL, 10);
+		return out->admin_id > 0 ? 0 : KF_ERR_NOTFOUND;
+	}
+	if (reply->type == REDIS_REPLY_ERROR) {
+		kf_err("redis HMGET session: %s", reply->str);
+		return KF_ERR_STORE;
+	}
+	return KF_ERR_NOTFOUND;
+}
+
+/* The reply to GET rbac:ver into out: 0 or KF_ERR_STORE. */
+static int version_parse(const redisReply *reply, char out[KF_STORE_VERSION_MAX])
+{
+	out[0] = '\0';
+	if (reply->type == REDIS_REPLY_STRING) {
+		/* snprintf truncates a longer value: still a version */
+		snprintf(out, KF_STORE_VERSION_MAX, "%.*s", (int)reply->len, reply->str);
+	} else if (reply->type != REDIS_REPLY_NIL) {
+		kf_err("redis GET rbac version: %s",
+		       reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+		return KF_ERR_STORE;
+	}
+	return 0;
+}
+
 int kf_store_session_get(struct kf_redis *r, const char *prefix, const char *token, size_t n,
 			 struct kf_session *out)
 {
 	struct kf_buf k = KF_BUF_INIT;
 	redisReply *reply;
-	int rc = KF_ERR_NOTFOUND;
+	int rc;
 
 	if (!kf_key_valid(token, n))
 		return KF_ERR_NOTFOUND;
@@ -72,17 +104,42 @@ int kf_store_session_get(struct kf_redis *r, const char *prefix, const char *tok
 	kf_buf_release(&k);
 	if (!reply)
 		return KF_ERR_STORE;
-	if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
-	    reply->element[0]->type == REDIS_REPLY_STRING &&
-	    reply->element[1]->type == REDIS_REPLY_STRING) {
-		out->admin_id = strtoll(reply->element[0]->str, NULL, 10);
-		out->role = strtoll(reply->element[1]->str, NULL, 10);
-		rc = out->admin_id > 0 ? 0 : KF_ERR_NOTFOUND;
-	} else if (reply->type == REDIS_REPLY_ERROR) {
-		kf_err("redis HMGET session: %s", reply->str);
-		rc = KF_ERR_STORE;
-	}
+	rc = session_parse(reply, out);
 	freeReplyObject(reply);
+	return rc;
+}
+
+static void rbac_key(struct kf_buf *k, const char *prefix);
+
+int kf_store_session_get_rbac(struct kf_redis *r, const char *prefix, const char *token,
+			      size_t n, struct kf_session *out, char version[KF_STORE_VERSION_MAX])
+{
+	struct kf_buf sk = KF_BUF_INIT, vk = KF_BUF_INIT;
+	const char *hmget[] = { "HMGET", NULL, "admin", "role" }, *get[] = { "GET", NULL };
+	size_t hmget_len[4] = { 5, 0, 5, 4 }, get_len[2] = { 3, 0 };
+	struct kf_redis_argv cmds[2] = { { 4, hmget, hmget_len }, { 2, get, get_len } };
+	redisReply *replies[2];
+	int rc;
+
+	version[0] = '\0';
+	if (!kf_key_valid(token, n))
+		return KF_ERR_NOTFOUND;
+	session_key(&sk, prefix, token, n);
+	rbac_key(&vk, prefix);
+	hmget[1] = sk.data;
+	hmget_len[1] = sk.len;
+	get[1] = vk.data;
+	get_len[1] = vk.len;
+	rc = kf_redis_pipeline(r, 2, cmds, replies) == 0 ? 0 : KF_ERR_STORE;
+	kf_buf_release(&sk);
+	kf_buf_release(&vk);
+	if (rc != 0)
+		return rc;
+	rc = version_parse(replies[1], version);
+	if (rc == 0)
+		rc = session_parse(replies[0], out);
+	freeReplyObject(replies[0]);
+	freeReplyObject(replies[1]);
 	return rc;
 }
 
@@ -201,7 +258,7 @@ int kf_store_rbac_version(struct kf_redis *r, const char *prefix,
 {
 	struct kf_buf k = KF_BUF_INIT;
 	redisReply *reply;
-	int rc = 0;
+	int rc;
 
 	out[0] = '\0';
 	rbac_key(&k, prefix);
@@ -209,14 +266,7 @@ int kf_store_rbac_version(struct kf_redis *r, const char *prefix,
 	kf_buf_release(&k);
 	if (!reply)
 		return KF_ERR_STORE;
-	if (reply->type == REDIS_REPLY_STRING) {
-		/* snprintf truncates a longer value: still a version */
-		snprintf(out, KF_STORE_VERSION_MAX, "%.*s", (int)reply->len, reply->str);
-	} else if (reply->type != REDIS_REPLY_NIL) {
-		kf_err("redis GET rbac version: %s",
-		       reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
-		rc = KF_ERR_STORE;
-	}
+	rc = version_parse(reply, out);
 	freeReplyObject(reply);
 	return rc;
 }

@@ -89,6 +89,14 @@ int kf_store_session_get(struct kf_redis *r, const char *prefix, const char *tok
 			 struct kf_session *out);
 int kf_store_session_delete(struct kf_redis *r, const char *prefix, const char *token,
 			    size_t n);
+/*
+ * kf_store_session_get and kf_store_rbac_version in one round trip (a
+ * pipeline): for the routes that check permissions.  0, KF_ERR_NOTFOUND
+ * (no such session; version is still set) or KF_ERR_STORE.
+ */
+#define KF_STORE_VERSION_MAX 40 /* room for an RBAC version string with its NUL */
+int kf_store_session_get_rbac(struct kf_redis *r, const char *prefix, const char *token,
+			      size_t n, struct kf_session *out, char version[KF_STORE_VERSION_MAX]);
 
 /* Current failure counts for ip and username (0 when none). */
 int kf_store_login_failures(struct kf_redis *r, const char *prefix, const char *ip,
@@ -101,8 +109,6 @@ int kf_store_login_failed(struct kf_redis *r, const char *prefix, const char *ip
 long kf_store_until_midnight(time_t now);
 
 
-/* Room for an RBAC version string with its NUL. */
-#define KF_STORE_VERSION_MAX 40
 /*
  * The current RBAC version into out ("" when none was ever stored).
  * Returns 0 or KF_ERR_STORE.
@@ -268,10 +274,11 @@ int kf_store_route(struct kf_redis *r, const char *prefix, char kind, const char
 
 /*
  * Scripts the relay runs on its asynchronous connection (EVAL script 0
- * PREFIX CAP args...): kf_store_chat_lua takes KEY KIND(v|a) FROM_ID
- * CONTENT NODE HISTORY_MAX BACKLOG_MAX SEND_TIME and answers {seq, frame,
- * target_node, agent} or {status}: -1 not bound, -3 not the agent's
- * visitor, -4 unknown visitor, -5 the write backlog is full.
+ * PREFIX CAP args...): kf_store_chat_lua takes NODE HISTORY_MAX
+ * BACKLOG_MAX and then, for each of one or more messages, KEY KIND(v|a)
+ * FROM_ID CONTENT SEND_TIME; it answers an array with, per message in
+ * order, {seq, frame, target_node, agent} or {status}: -1 not bound, -3 not
+ * the agent's visitor, -4 unknown visitor, -5 the write backlog is full.
  * kf_store_ack_lua (EVAL script 0 PREFIX KEY FIELD SEQ) keeps the highest
  * acknowledged seq in ack_v / ack_a.
  */

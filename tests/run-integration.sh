@@ -132,7 +132,8 @@ for web in $WEBS; do
 
     echo "=== $web: stopping the stack"
     if "$STACK" down "$dir"; then
-        [ -n "${KEFU_TEST_VAR:-}" ] || rm -rf "$dir"
+        # also the second stack 50-durable makes (it stops it itself)
+        [ -n "${KEFU_TEST_VAR:-}" ] || rm -rf "$dir" "$dir-durable"
     else
         echo "=== $web: 'deploy/stack down' failed" >&2
     fi

@@ -51,8 +51,10 @@ static redisAsyncContext *open_ctx(bool select_db)
 {
 	const struct kf_config *cfg = kf_relay.cfg;
 	const char *pw = kf_config_str(cfg, "Redis", "Password");
-	redisAsyncContext *ac = redisAsyncConnect(kf_config_str(cfg, "Redis", "Host"),
-						  (int)kf_config_int(cfg, "Redis", "Port"));
+	const char *sock = kf_config_str(cfg, "Redis", "Socket");
+	redisAsyncContext *ac = *sock ? redisAsyncConnectUnix(sock)
+				      : redisAsyncConnect(kf_config_str(cfg, "Redis", "Host"),
+							  (int)kf_config_int(cfg, "Redis", "Port"));
 
 	if (!ac || ac->err) {
 		kf_warn("redis: %s", ac ? ac->errstr : "out of memory");

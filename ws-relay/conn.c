@@ -1,8 +1,8 @@
 /*
  * conn.c - the lws protocol callback: plain HTTP (healthz, 404), the
- * upgrade check, receiving and reassembling messages under limits, the
- * bounded per-connection send queue written only when writable, and
- * closing with a code.
+ * upgrade check, receiving and reassembling messages under limits,
+ * sending (at once when nothing waits ahead, else through a bounded
+ * per-connection queue written when writable), and closing with a code.
  */
 #include "kf_compat.h"
 
@@ -27,12 +27,46 @@ static int64_t now_ms(void)
 
 static void free_queue(struct kf_conn *c);
 
+/* The largest frame written at once from the stack; larger ones are copied to the heap. */
+#define DIRECT_STACK 2048
+
+/*
+ * Write one frame now.  lws sends what the socket takes and keeps the rest
+ * (lws_partial_buffered) until the socket is writable again.  0, or -1
+ * when the connection is broken (it is then killed).
+ */
+static int write_now(struct kf_conn *c, const char *data, size_t len)
+{
+	unsigned char stack[LWS_PRE + DIRECT_STACK];
+	unsigned char *p = len <= DIRECT_STACK ? stack : kf_xmalloc(LWS_PRE + len);
+	int n;
+
+	memcpy(p + LWS_PRE, data, len);
+	n = lws_write(c->wsi, p + LWS_PRE, len, LWS_WRITE_TEXT);
+	if (p != stack)
+		free(p);
+	if (n >= 0)
+		return 0;
+	c->direct = false;
+	c->close_code = LWS_CLOSE_STATUS_ABNORMAL_CLOSE;
+	snprintf(c->close_reason, sizeof(c->close_reason), "write failed");
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+	return -1;
+}
+
 int kf_conn_send(struct kf_conn *c, const char *data, size_t len)
 {
 	struct kf_out *o;
 
 	if (c->close_code)
 		return -1; /* closing: nothing more goes out */
+	/*
+	 * Nothing queued and nothing left over in lws: write now.  Asking
+	 * for POLLOUT per frame instead costs a loop round and, with lws on
+	 * libuv, two epoll_ctl calls each way (on, then off).
+	 */
+	if (c->direct && !c->head && !lws_partial_buffered(c->wsi))
+		return write_now(c, data, len);
 	if (c->queued >= kf_relay.queue_max) {
 		kf_warn("%s %s: send queue full (%zu frames), dropping the slow reader",
 			c->kind == KF_CONN_AGENT ? "agent" : "visitor", c->ip, c->queued);
@@ -101,12 +135,19 @@ static void free_queue(struct kf_conn *c)
 	c->queued = 0;
 }
 
-/* Write one queued frame, or close.  Returns -1 to close the connection. */
+/* Queued frames written per writable callback, at most. */
+#define WRITES_PER_CALLBACK 32
+
+/*
+ * Write queued frames until the socket takes no more (lws then holds a
+ * remainder), or close.  Returns -1 to close the connection.
+ */
 static int on_writable(struct kf_conn *c)
 {
-	struct kf_out *o = c->head;
+	int writes = 0;
 
-	if (o) {
+	while (c->head && writes++ < WRITES_PER_CALLBACK && !lws_partial_buffered(c->wsi)) {
+		struct kf_out *o = c->head;
 		int n = lws_write(c->wsi, o->buf + LWS_PRE, o->len, LWS_WRITE_TEXT);
 
 		c->head = o->next;
@@ -116,6 +157,8 @@ static int on_writable(struct kf_conn *c)
 		free(o);
 		if (n < 0)
 			return -1;
+	}
+	if (writes) {
 		if (c->queued < kf_relay.queue_max / 4)
 			kf_history_resume(c);
 		if (c->head || c->close_code)
@@ -327,6 +370,7 @@ int kf_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
 		c->refill_ms = now_ms();
 		kf_relay.nconns++;
 		kf_session_established(wsi, c);
+		c->direct = true; /* what established queued goes first */
 		break;
 	case LWS_CALLBACK_RECEIVE:
 		if (c && c->wsi)
@@ -337,6 +381,8 @@ int kf_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
 			return on_writable(c);
 		break;
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		if (c && c->wsi)
+			c->direct = false; /* lws is closing it */
 		if (c && c->wsi && len >= 2) {
 			const unsigned char *b = in;
 			int code = (b[0] << 8) | b[1];

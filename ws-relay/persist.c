@@ -36,8 +36,19 @@
 #define CLAIM_EVERY_SEC 10
 #define CACHE_MAX 10000
 #define BACKOFF_MAX_MS 5000
-/* Message rows per INSERT statement (6 parameters each). */
-#define ROWS_PER_INSERT 50
+/*
+ * Message rows per INSERT statement (6 parameters each): 2^0 .. 2^6, so a
+ * batch of n rows takes at most one statement per bit of n (seven
+ * statement texts in all keep the prepared-statement cache small).
+ */
+#define INSERT_SIZES 7
+#define ROWS_PER_INSERT (1 << (INSERT_SIZES - 1))
+/*
+ * After a read that did not fill a batch, wait this long before the next
+ * one, so that the next transaction has more rows: fewer statements and
+ * commits per message (delivery does not wait for the writer).
+ */
+#define GATHER_MS 20
 
 #define INSERT_HEAD                                                                  \
 	"INSERT IGNORE INTO `message` (`conversation_id`, `seq`, `sender_kind`,"     \
@@ -59,15 +70,17 @@ struct conv_id {
 
 struct kf_persist {
 	pthread_t thread;
+	bool thread_failed;              /* pthread_create failed: nothing to join */
 	atomic_bool stop;
 	struct kf_redis *redis;
 	struct kf_db *db;
 	char *stream;
 	char *node;
 	char batch[24];
+	long batch_max;
 	struct conv_id *cache;
 	size_t ncache;
-	char *insert_many;               /* INSERT of ROWS_PER_INSERT rows */
+	char *insert[INSERT_SIZES];      /* INSERT of 2^i rows */
 	struct msg_row rows[ROWS_PER_INSERT];
 	size_t nrows;
 };
@@ -142,15 +155,11 @@ static int conversation_id(struct kf_persist *p, const char *key, int64_t agent,
 	return 0;
 }
 
-/*
- * Insert the queued message rows: one statement of ROWS_PER_INSERT rows,
- * or one statement per row for a shorter remainder (two statement texts in
- * all, so the prepared-statement cache stays small).
- */
+/* Insert the queued message rows, the largest statements first. */
 static int flush_rows(struct kf_persist *p)
 {
 	struct kf_db_param prm[ROWS_PER_INSERT * 6];
-	size_t n = p->nrows;
+	size_t n = p->nrows, done = 0;
 	int rc = 0;
 
 	p->nrows = 0;
@@ -166,10 +175,12 @@ static int flush_rows(struct kf_persist *p)
 		prm[6 * i + 4] = KF_DB_STR(r->content, r->content_len);
 		prm[6 * i + 5] = KF_DB_INT(r->ts);
 	}
-	if (n == ROWS_PER_INSERT)
-		return kf_db_exec(p->db, p->insert_many, prm, 6 * n, NULL, NULL);
-	for (size_t i = 0; rc == 0 && i < n; i++)
-		rc = kf_db_exec(p->db, INSERT_HEAD INSERT_ROW, prm + 6 * i, 6, NULL, NULL);
+	for (int k = INSERT_SIZES - 1; rc == 0 && k >= 0; k--) {
+		size_t rows = (size_t)1 << k;
+
+		for (; rc == 0 && n - done >= rows; done += rows)
+			rc = kf_db_exec(p->db, p->insert[k], prm + 6 * done, 6 * rows, NULL, NULL);
+	}
 	return rc;
 }
 
@@ -386,6 +397,8 @@ static void *writer_main(void *arg)
 		if (pending && (!list || list->elements == 0))
 			pending = false;
 		handle(p, list);
+		if (!pending && list && list->elements > 0 && (long)list->elements < p->batch_max)
+			sleep_ms(GATHER_MS);
 		freeReplyObject(r);
 	}
 	return NULL;
@@ -401,20 +414,19 @@ struct kf_persist *kf_persist_start(const struct kf_config *cfg, const char *nod
 	kf_buf_addf(&b, "%swq", kf_config_str(cfg, "Redis", "KeyPrefix"));
 	p->stream = kf_buf_detach(&b, NULL);
 	p->node = kf_xstrdup(node);
-	snprintf(p->batch, sizeof(p->batch), "%lld", kf_config_int(cfg, "Relay", "WriterBatch"));
+	p->batch_max = (long)kf_config_int(cfg, "Relay", "WriterBatch");
+	snprintf(p->batch, sizeof(p->batch), "%ld", p->batch_max);
 	atomic_init(&p->stop, false);
-	kf_buf_adds(&b, INSERT_HEAD);
-	for (int i = 0; i < ROWS_PER_INSERT; i++)
-		kf_buf_adds(&b, i ? ", " INSERT_ROW : INSERT_ROW);
-	p->insert_many = kf_buf_detach(&b, NULL);
+	for (int k = 0; k < INSERT_SIZES; k++) {
+		kf_buf_adds(&b, INSERT_HEAD);
+		for (int i = 0; i < 1 << k; i++)
+			kf_buf_adds(&b, i ? ", " INSERT_ROW : INSERT_ROW);
+		p->insert[k] = kf_buf_detach(&b, NULL);
+	}
 	if (pthread_create(&p->thread, NULL, writer_main, p) != 0) {
 		kf_err("unable to start the MySQL writer thread");
-		kf_redis_free(p->redis);
-		kf_db_free(p->db);
-		free(p->stream);
-		free(p->node);
-		free(p->insert_many);
-		free(p);
+		p->thread_failed = true;
+		kf_persist_stop(p, 0);
 		return NULL;
 	}
 	return p;
@@ -426,12 +438,14 @@ void kf_persist_stop(struct kf_persist *p, long wait_ms)
 		return;
 	(void)wait_ms; /* the writer notices within one BLOCK_MS read or one backoff step */
 	atomic_store(&p->stop, true);
-	pthread_join(p->thread, NULL);
+	if (!p->thread_failed)
+		pthread_join(p->thread, NULL);
 	cache_clear(p);
 	kf_redis_free(p->redis);
 	kf_db_free(p->db);
 	free(p->stream);
 	free(p->node);
-	free(p->insert_many);
+	for (int k = 0; k < INSERT_SIZES; k++)
+		free(p->insert[k]);
 	free(p);
 }

@@ -95,6 +95,7 @@ struct kf_conn {
 	bool ended;                   /* the store is already up to date */
 	bool leaving;                 /* closed for a reason that ends the chat */
 	bool in_map;
+	bool direct;                  /* frames may be written at once (see kf_conn_send) */
 	struct kf_track *tracks;      /* by visitor key */
 	UT_hash_handle hh;            /* kf_relay.visitors or .agents */
 	UT_hash_handle hh_id;         /* kf_relay.by_id */
@@ -119,6 +120,7 @@ struct kf_relay {
 	uv_timer_t cmd_retry, sub_retry;
 	uv_timer_t tick;
 	uv_timer_t drain_timer;
+	uv_prepare_t chat_flush;       /* route.c: sends the turn's chats to Redis */
 	uv_signal_t sigterm, sigint, sighup;
 	struct kf_net_trust *trusted;
 	struct kf_conn *visitors;  /* by key */
@@ -187,6 +189,11 @@ struct kf_conn *kf_route_by_id(uint64_t id);
 void kf_route_bindings(const struct kf_pairs *pairs);
 /* A chat frame from c. */
 void kf_route_chat(struct kf_conn *c, const char *content, size_t len, const char *to);
+/* Send the chats received so far to Redis now (one script call). */
+void kf_route_flush_chats(void);
+/* Start and stop flushing chats at the end of every turn of the loop. */
+void kf_route_start(void);
+void kf_route_stop(void);
 /* An ack frame from c (key: the visitor, for agents). */
 void kf_route_ack(struct kf_conn *c, int64_t seq, const char *key);
 /*
