@@ -277,7 +277,7 @@ int kf_store_route(struct kf_redis *r, const char *prefix, char kind, const char
  * PREFIX CAP args...): kf_store_chat_lua takes NODE HISTORY_MAX
  * BACKLOG_MAX and then, for each of one or more messages, KEY KIND(v|a)
  * FROM_ID CONTENT SEND_TIME; it answers an array with, per message in
- * order, {seq, frame, target_node, agent} or {status}: -1 not bound, -3 not
+ * order, {seq, target_node, agent} or {status}: -1 not bound, -3 not
  * the agent's visitor, -4 unknown visitor, -5 the write backlog is full.
  * kf_store_ack_lua (EVAL script 0 PREFIX KEY FIELD SEQ) keeps the highest
  * acknowledged seq in ack_v / ack_a.

@@ -336,41 +336,53 @@ static const char sweep_lua[] = LUA_PRELUDE
 	"return out\n";
 
 /*
- * The chat script, run by the relay on its asynchronous connection.
- * ARGV: key kind(v|a) from_id content node history_max backlog_max send_time
- * -> {seq, frame, target_node, agent} or {negative status}
+ * The chat script, run by the relay on its asynchronous connection for the
+ * messages its clients sent in one turn of its event loop.
+ * ARGV: node history_max backlog_max, then 5 per message: key kind(v|a)
+ * from_id content send_time
+ * -> per message {seq, target_node, agent} or {negative status}; the frame
+ * is built by the node that delivers it (here only for another node)
  */
 const char kf_store_chat_lua[] = LUA_PRELUDE
-	"local key, kind, fromid, content = ARGV[3], ARGV[4], ARGV[5], ARGV[6]\n"
-	"local node, hmax, wqmax, st = ARGV[7], ARGV[8], tonumber(ARGV[9]), ARGV[10]\n"
-	"local h = P..'v:'..key\n"
-	"local agent = redis.call('HGET', h, 'agent')\n"
-	"if not agent then return {-4} end\n"
-	"if agent == '' then return {-1} end\n"
-	"if kind == 'a' and agent ~= fromid then return {-3} end\n"
-	"if redis.call('XLEN', P..'wq') >= wqmax then return {-5} end\n"
-	"local seq = redis.call('HINCRBY', h, 'seq', 1)\n"
+	"local node, hmax, wqmax = ARGV[3], ARGV[4], tonumber(ARGV[5])\n"
+	"local wqlen = redis.call('XLEN', P..'wq')\n"
 	"local ts = now()\n"
-	"local from = kind == 'v' and key or 'agent'\n"
-	"redis.call('XADD', P..'h:'..key, 'MAXLEN', '~', hmax, seq..'-0', 'from', from,\n"
-	"           'content', content, 'st', st)\n"
-	"redis.call('XADD', P..'wq', '*', 't', 'msg', 'k', key, 'seq', seq, 'kind', kind,\n"
-	"           'id', fromid, 'content', content, 'ts', ts, 'agent', agent)\n"
-	"local frame = cjson.encode({type='chat', content=content, send_time=st, from=from,\n"
-	"                            ws_key=key, seq=seq})\n"
-	"local tnode = ''\n"
-	"if kind == 'v' then\n"
-	"  local f = redis.call('HMGET', P..'ag:'..agent, 'state', 'node')\n"
-	"  if f[1] == 'online' then tnode = f[2] or '' end\n"
-	"elseif redis.call('HGET', h, 'state') == 'bound' then\n"
-	"  tnode = redis.call('HGET', h, 'node') or ''\n"
+	"local function chat(key, kind, fromid, content, st)\n"
+	"  local h = P..'v:'..key\n"
+	"  local v = redis.call('HMGET', h, 'agent', 'state', 'node')\n"
+	"  local agent = v[1]\n"
+	"  if not agent then return {-4} end\n"
+	"  if agent == '' then return {-1} end\n"
+	"  if kind == 'a' and agent ~= fromid then return {-3} end\n"
+	"  if wqlen >= wqmax then return {-5} end\n"
+	"  wqlen = wqlen + 1\n"
+	"  local seq = redis.call('HINCRBY', h, 'seq', 1)\n"
+	"  local from = kind == 'v' and key or 'agent'\n"
+	"  redis.call('XADD', P..'h:'..key, 'MAXLEN', '~', hmax, seq..'-0', 'from', from,\n"
+	"             'content', content, 'st', st)\n"
+	"  redis.call('XADD', P..'wq', '*', 't', 'msg', 'k', key, 'seq', seq, 'kind', kind,\n"
+	"             'id', fromid, 'content', content, 'ts', ts, 'agent', agent)\n"
+	"  local tnode = ''\n"
+	"  if kind == 'v' then\n"
+	"    local f = redis.call('HMGET', P..'ag:'..agent, 'state', 'node')\n"
+	"    if f[1] == 'online' then tnode = f[2] or '' end\n"
+	"  elseif v[2] == 'bound' then\n"
+	"    tnode = v[3] or ''\n"
+	"  end\n"
+	"  if tnode ~= '' and tnode ~= node then\n"
+	"    local frame = cjson.encode({type='chat', content=content, send_time=st, from=from,\n"
+	"                                ws_key=key, seq=seq})\n"
+	"    redis.call('PUBLISH', P..'n:'..tnode, cjson.encode({op='chat',\n"
+	"      kind=(kind == 'v' and 'a' or 'v'), to=(kind == 'v' and agent or key),\n"
+	"      key=key, seq=seq, frame=frame}))\n"
+	"  end\n"
+	"  return {seq, tnode, agent}\n"
 	"end\n"
-	"if tnode ~= '' and tnode ~= node then\n"
-	"  redis.call('PUBLISH', P..'n:'..tnode, cjson.encode({op='chat',\n"
-	"    kind=(kind == 'v' and 'a' or 'v'), to=(kind == 'v' and agent or key),\n"
-	"    key=key, seq=seq, frame=frame}))\n"
+	"local out = {}\n"
+	"for i = 6, #ARGV - 4, 5 do\n"
+	"  out[#out+1] = chat(ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4])\n"
 	"end\n"
-	"return {seq, frame, tnode, agent}\n";
+	"return out\n";
 
 /* ARGV: key field(ack_v|ack_a) seq: keep the highest */
 const char kf_store_ack_lua[] =

@@ -95,7 +95,9 @@ void kf_conn_send_frame(struct kf_conn *c, const char *type, const char *content
 			const char *from, const char *ws_key, const char *ip)
 {
 	struct kf_buf b = KF_BUF_INIT;
-	struct kf_frame_out f = { type, content, 0, from, ws_key, ip };
+	struct kf_frame_out f = {
+		.type = type, .content = content, .from = from, .ws_key = ws_key, .ip = ip
+	};
 
 	kf_frame_build(&b, &f, time(NULL));
 	kf_conn_send(c, b.data, b.len);
@@ -106,7 +108,9 @@ void kf_conn_send_chat(struct kf_conn *c, const char *content, size_t len, const
 		       const char *ws_key)
 {
 	struct kf_buf b = KF_BUF_INIT;
-	struct kf_frame_out f = { "chat", content, len, from, ws_key, NULL };
+	struct kf_frame_out f = {
+		.type = "chat", .content = content, .content_len = len, .from = from, .ws_key = ws_key
+	};
 
 	kf_frame_build(&b, &f, time(NULL));
 	kf_conn_send(c, b.data, b.len);

@@ -122,18 +122,21 @@ void kf_frame_build(struct kf_buf *out, const struct kf_frame_out *f, time_t now
 	struct json_object *o = json_object_new_object();
 	char when[32];
 
-	kf_frame_time(now, when, sizeof(when));
+	if (!f->send_time)
+		kf_frame_time(now, when, sizeof(when));
 	kf_json_set_str(o, "type", f->type);
 	if (f->content)
 		kf_json_set_strn(o, "content", f->content,
 				 f->content_len ? f->content_len : strlen(f->content));
-	kf_json_set_str(o, "send_time", when);
+	kf_json_set_str(o, "send_time", f->send_time ? f->send_time : when);
 	if (f->from)
 		kf_json_set_str(o, "from", f->from);
 	if (f->ws_key)
 		kf_json_set_str(o, "ws_key", f->ws_key);
 	if (f->ip)
 		kf_json_set_str(o, "ip", f->ip);
+	if (f->seq > 0)
+		kf_json_set_int(o, "seq", f->seq);
 	kf_json_append(out, o);
 	json_object_put(o);
 }

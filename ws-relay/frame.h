@@ -47,9 +47,11 @@ struct kf_frame_out {
 	const char *from;    /* chat: the visitor's key or "agent" */
 	const char *ws_key;  /* the visitor the frame is about */
 	const char *ip;      /* connect: the visitor's address */
+	int64_t seq;         /* chat: its number in the conversation (0: none) */
+	const char *send_time; /* NULL: now */
 };
 
-/* Append the JSON of f, with send_time from now (local time), to out. */
+/* Append the JSON of f, with send_time from now (local time) unless given, to out. */
 void kf_frame_build(struct kf_buf *out, const struct kf_frame_out *f, time_t now);
 
 /* "YYYY-MM-DD HH:MM:SS" in local time into buf (at least 20 bytes). */

@@ -138,6 +138,7 @@ static void load_settings(const struct kf_config *cfg)
 
 static void stop_loop(void)
 {
+	kf_route_stop();
 	kf_timers_stop();
 	kf_bus_stop();
 	uv_timer_stop(&kf_relay.drain_timer);
@@ -347,6 +348,7 @@ int main(int argc, char **argv)
 	}
 	kf_bus_heartbeat();
 	kf_bus_start();
+	kf_route_start();
 	kf_timers_start();
 	kf_relay.persist = kf_persist_start(cfg, kf_relay.node);
 	kf_info("node %s listening on %s", kf_relay.node, listen_addr);
@@ -364,6 +366,8 @@ out_loop:
 	uv_close((uv_handle_t *)&kf_relay.cmd_connect_timer, NULL);
 	uv_close((uv_handle_t *)&kf_relay.sub_connect_timer, NULL);
 	uv_close((uv_handle_t *)&kf_relay.drain_timer, NULL);
+	if (kf_relay.chat_flush.loop) /* kf_route_start ran */
+		uv_close((uv_handle_t *)&kf_relay.chat_flush, NULL);
 	uv_close((uv_handle_t *)&kf_relay.sigterm, NULL);
 	uv_close((uv_handle_t *)&kf_relay.sigint, NULL);
 	uv_close((uv_handle_t *)&kf_relay.sighup, NULL);

@@ -179,9 +179,29 @@ struct pending_chat {
 	uint64_t conn_id;
 	enum kf_conn_kind kind;  /* the sender's */
 	char key[KF_KEY_LEN + 1];
+	char from[KF_KEY_LEN + 1]; /* from_id: a visitor's key, an agent's id */
+	char when[32];           /* send_time */
 	size_t len;
-	char content[];          /* for the chat event */
+	char content[];          /* for the script and the chat event */
 };
+
+/*
+ * The chats received in this turn of the event loop: sent to Redis as one
+ * script call (kf_route_flush_chats, just before the loop waits again, or
+ * at once when CHAT_BATCH_MAX are waiting).  One call instead of one per
+ * message saves Redis a script call and a reply per message under load;
+ * alone, a message waits no longer than before.
+ */
+#define CHAT_BATCH_MAX 64
+#define CHAT_FIXED_ARGS 8  /* EVALSHA sha 0 prefix cap node history_max backlog_max */
+#define CHAT_MSG_ARGS 5    /* key kind from content send_time */
+
+struct chat_batch {
+	size_t n;
+	struct pending_chat *pc[CHAT_BATCH_MAX];
+};
+
+static struct chat_batch *open_batch;
 
 static void chat_error(struct kf_conn *c, const char *key, long long status)
 {
@@ -223,38 +243,26 @@ static void send_ack(struct kf_conn *c, const char *key, int64_t seq)
 	kf_conn_send(c, buf, strlen(buf));
 }
 
-static void on_chat(redisAsyncContext *ac, void *r, void *priv)
+/* One message's answer from the chat script (NULL: none came). */
+static void chat_done(const struct pending_chat *pc, const redisReply *reply)
 {
-	struct pending_chat *pc = priv;
-	redisReply *reply = r;
 	struct kf_conn *c = kf_route_by_id(pc->conn_id);
 	int64_t seq, agent;
-	const char *frame, *tnode;
-	size_t frame_len;
+	const char *tnode;
 
-	(void)ac;
 	if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1) {
-		if (reply && reply->type == REDIS_REPLY_ERROR &&
-		    strncmp(reply->str, "NOSCRIPT", 8) == 0) {
-			kf_warn("redis forgot the chat script: loading it again");
-			kf_bus_load_scripts();
-		} else if (reply && reply->type == REDIS_REPLY_ERROR) {
-			kf_err("redis chat script: %s", reply->str);
-		}
 		if (c)
 			chat_error(c, pc->key, 0);
-		goto out;
+		return;
 	}
 	seq = kf_store_elem_int(reply, 0);
 	if (seq <= 0) {
 		if (c)
 			chat_error(c, pc->key, seq);
-		goto out;
+		return;
 	}
-	frame = kf_store_elem_str(reply, 1);
-	frame_len = reply->element[1]->type == REDIS_REPLY_STRING ? reply->element[1]->len : 0;
-	tnode = kf_store_elem_str(reply, 2);
-	agent = kf_store_elem_int(reply, 3);
+	tnode = kf_store_elem_str(reply, 1);
+	agent = kf_store_elem_int(reply, 2);
 	if (c) {
 		kf_history_own(c, pc->key, seq);
 		send_ack(c, pc->key, seq);
@@ -265,20 +273,119 @@ static void on_chat(redisAsyncContext *ac, void *r, void *priv)
 		struct kf_conn *to = pc->kind == KF_CONN_VISITOR ? kf_route_agent(agent)
 								 : kf_route_visitor(pc->key);
 
-		if (to)
-			kf_history_deliver(to, pc->key, seq, frame, frame_len);
+		if (to) {
+			struct kf_buf b = KF_BUF_INIT;
+			struct kf_frame_out f = {
+				.type = "chat",
+				.content = pc->content,
+				.content_len = pc->len,
+				.from = pc->kind == KF_CONN_VISITOR ? pc->key : "agent",
+				.ws_key = pc->key,
+				.seq = seq,
+				.send_time = pc->when,
+			};
+
+			kf_frame_build(&b, &f, 0);
+			kf_history_deliver(to, pc->key, seq, b.data, b.len);
+			kf_buf_release(&b);
+		}
 	}
-out:
-	free(pc);
+}
+
+static void batch_free(struct chat_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		free(b->pc[i]);
+	free(b);
+}
+
+static void on_chat_batch(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct chat_batch *b = priv;
+	redisReply *reply = r;
+	bool whole = reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == b->n;
+
+	(void)ac;
+	if (!whole) {
+		if (reply && reply->type == REDIS_REPLY_ERROR &&
+		    strncmp(reply->str, "NOSCRIPT", 8) == 0) {
+			kf_warn("redis forgot the chat script: loading it again");
+			kf_bus_load_scripts();
+		} else if (reply && reply->type == REDIS_REPLY_ERROR) {
+			kf_err("redis chat script: %s", reply->str);
+		} else if (reply) {
+			kf_err("redis chat script: %zu answers for %zu messages",
+			       reply->type == REDIS_REPLY_ARRAY ? reply->elements : 0, b->n);
+		}
+	}
+	for (size_t i = 0; i < b->n; i++)
+		chat_done(b->pc[i], whole ? reply->element[i] : NULL);
+	batch_free(b);
+}
+
+void kf_route_flush_chats(void)
+{
+	struct chat_batch *b = open_batch;
+	const char *argv[CHAT_FIXED_ARGS + CHAT_BATCH_MAX * CHAT_MSG_ARGS];
+	size_t lens[CHAT_FIXED_ARGS + CHAT_BATCH_MAX * CHAT_MSG_ARGS];
+	char hmax[24], bmax[24];
+	int argc = 0;
+
+	if (!b)
+		return;
+	open_batch = NULL;
+	snprintf(hmax, sizeof(hmax), "%ld", kf_relay.history_max);
+	snprintf(bmax, sizeof(bmax), "%ld", kf_relay.backlog_max);
+	argv[argc++] = "EVALSHA";
+	argv[argc++] = kf_relay.chat_sha;
+	argv[argc++] = "0";
+	argv[argc++] = kf_relay.prefix;
+	argv[argc++] = "0";
+	argv[argc++] = kf_relay.node;
+	argv[argc++] = hmax;
+	argv[argc++] = bmax;
+	for (int i = 0; i < argc; i++)
+		lens[i] = strlen(argv[i]);
+	for (size_t i = 0; i < b->n; i++) {
+		struct pending_chat *pc = b->pc[i];
+
+		argv[argc] = pc->key;
+		lens[argc++] = strlen(pc->key);
+		argv[argc] = pc->kind == KF_CONN_VISITOR ? "v" : "a";
+		lens[argc++] = 1;
+		argv[argc] = pc->from;
+		lens[argc++] = strlen(pc->from);
+		argv[argc] = pc->content;
+		lens[argc++] = pc->len;
+		argv[argc] = pc->when;
+		lens[argc++] = strlen(pc->when);
+	}
+	if (!kf_bus_cmdargv(on_chat_batch, b, argc, argv, lens))
+		on_chat_batch(NULL, NULL, b); /* every sender gets its error */
+}
+
+static void on_flush(uv_prepare_t *h)
+{
+	(void)h;
+	kf_route_flush_chats();
+}
+
+void kf_route_start(void)
+{
+	uv_prepare_init(kf_relay.loop, &kf_relay.chat_flush);
+	uv_prepare_start(&kf_relay.chat_flush, on_flush);
+}
+
+void kf_route_stop(void)
+{
+	kf_route_flush_chats();
+	uv_prepare_stop(&kf_relay.chat_flush);
 }
 
 void kf_route_chat(struct kf_conn *c, const char *content, size_t len, const char *to)
 {
 	const char *key = c->kind == KF_CONN_VISITOR ? c->key : (to && *to ? to : c->def_to);
 	struct pending_chat *pc;
-	char from[24], hmax[24], bmax[24], when[32];
-	const char *argv[13];
-	size_t lens[13];
 
 	if (!*key) {
 		kf_conn_send_frame(c, "error", "invalid chat: missing field 'to'", NULL, NULL, NULL);
@@ -288,37 +395,26 @@ void kf_route_chat(struct kf_conn *c, const char *content, size_t len, const cha
 		kf_conn_send_frame(c, "system", kf_relay.msg_no_agent, NULL, c->key, NULL);
 		return;
 	}
-	snprintf(from, sizeof(from), "%lld", (long long)c->admin_id);
-	snprintf(hmax, sizeof(hmax), "%ld", kf_relay.history_max);
-	snprintf(bmax, sizeof(bmax), "%ld", kf_relay.backlog_max);
-	kf_frame_time(time(NULL), when, sizeof(when));
-	argv[0] = "EVALSHA";
-	argv[1] = kf_relay.chat_sha;
-	argv[2] = "0";
-	argv[3] = kf_relay.prefix;
-	argv[4] = "0";
-	argv[5] = key;
-	argv[6] = c->kind == KF_CONN_VISITOR ? "v" : "a";
-	argv[7] = c->kind == KF_CONN_VISITOR ? c->key : from;
-	argv[8] = content;
-	argv[9] = kf_relay.node;
-	argv[10] = hmax;
-	argv[11] = bmax;
-	argv[12] = when;
-	for (int i = 0; i < 13; i++)
-		lens[i] = strlen(argv[i]);
-	lens[8] = len;
+	if (!kf_relay.cmd_ready) {
+		chat_error(c, key, 0); /* no Redis: say so now, not after the turn */
+		return;
+	}
 	pc = kf_xcalloc(1, sizeof(*pc) + len + 1);
 	memcpy(pc->content, content, len);
 	pc->len = len;
 	pc->conn_id = c->id;
 	pc->kind = c->kind;
 	snprintf(pc->key, sizeof(pc->key), "%s", key);
-	if (!kf_bus_cmdargv(on_chat, pc, 13, argv, lens)) {
-		chat_error(c, key, 0);
-		free(pc);
-		return;
-	}
+	if (c->kind == KF_CONN_VISITOR)
+		snprintf(pc->from, sizeof(pc->from), "%s", c->key);
+	else
+		snprintf(pc->from, sizeof(pc->from), "%lld", (long long)c->admin_id);
+	kf_frame_time(time(NULL), pc->when, sizeof(pc->when));
+	if (!open_batch)
+		open_batch = kf_xcalloc(1, sizeof(*open_batch));
+	open_batch->pc[open_batch->n++] = pc;
+	if (open_batch->n == CHAT_BATCH_MAX)
+		kf_route_flush_chats();
 	if (c->kind == KF_CONN_VISITOR)
 		c->last_chat = time(NULL);
 	else {

@@ -111,8 +111,10 @@ Test(frame, content_limit)
 Test(frame, build_has_the_seed_fields)
 {
 	struct kf_buf b = KF_BUF_INIT;
-	struct kf_frame_out out = { "chat", "hi \"there\" / \xe4\xbd\xa0", 0, "agent",
-				    "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345", NULL };
+	struct kf_frame_out out = { .type = "chat",
+				    .content = "hi \"there\" / \xe4\xbd\xa0",
+				    .from = "agent",
+				    .ws_key = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345" };
 	struct json_object *o;
 	const char *why;
 
@@ -124,8 +126,32 @@ Test(frame, build_has_the_seed_fields)
 	cr_expect_str_eq(kf_json_get_str(o, "from", NULL), "agent");
 	cr_expect_str_eq(kf_json_get_str(o, "ws_key", NULL), "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345");
 	cr_expect_null(kf_json_get_str(o, "ip", NULL), "absent fields are left out");
+	cr_expect(!json_object_object_get_ex(o, "seq", NULL), "no seq unless given: %s", b.data);
 	cr_expect_eq(strlen(kf_json_get_str(o, "send_time", NULL)), 19);
 	cr_expect_null(strstr(b.data, "\\/"), "no slash escaping: %s", b.data);
+	json_object_put(o);
+	kf_buf_release(&b);
+}
+
+Test(frame, build_chat_with_seq_and_send_time)
+{
+	struct kf_buf b = KF_BUF_INIT;
+	struct kf_frame_out out = { .type = "chat", .content = "a\0b", .content_len = 3,
+				    .from = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345",
+				    .ws_key = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345",
+				    .seq = 42, .send_time = "2026-01-02 03:04:05" };
+	struct json_object *o, *seq;
+	const char *why;
+
+	kf_frame_build(&b, &out, 0);
+	o = kf_json_parse(b.data, b.len, 0, &why);
+	cr_assert_not_null(o, "built frame is not JSON: %s", b.data);
+	cr_assert(json_object_object_get_ex(o, "seq", &seq), "seq missing: %s", b.data);
+	cr_expect(json_object_is_type(seq, json_type_int), "seq is a number: %s", b.data);
+	cr_expect_eq(json_object_get_int64(seq), 42);
+	cr_expect_str_eq(kf_json_get_str(o, "send_time", NULL), "2026-01-02 03:04:05");
+	cr_expect_eq(json_object_get_string_len(json_object_object_get(o, "content")), 3,
+		     "content keeps its length (a NUL inside): %s", b.data);
 	json_object_put(o);
 	kf_buf_release(&b);
 }
