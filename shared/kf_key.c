@@ -15,10 +15,29 @@ int kf_key_init(void)
 	return sodium_init() < 0 ? KF_ERR_IO : 0;
 }
 
+/*
+ * Characters from random bytes: bytes at or above the largest multiple of
+ * the alphabet's size are skipped, so every character is equally likely.
+ * One randombytes_buf call (one getrandom system call) yields about 62
+ * characters; randombytes_uniform per character made one call each.
+ */
 void kf_key_random(char *out, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		out[i] = alphabet[randombytes_uniform(sizeof(alphabet) - 1)];
+	const unsigned size = sizeof(alphabet) - 1;
+	const unsigned limit = 256 - 256 % size;
+	unsigned char pool[64];
+	size_t used = sizeof(pool);
+
+	for (size_t i = 0; i < n;) {
+		if (used == sizeof(pool)) {
+			randombytes_buf(pool, sizeof(pool));
+			used = 0;
+		}
+		if (pool[used] < limit)
+			out[i++] = alphabet[pool[used] % size];
+		used++;
+	}
+	sodium_memzero(pool, sizeof(pool));
 	out[n] = '\0';
 }
 

@@ -68,6 +68,28 @@ Test(key, random_uses_whole_alphabet)
 	cr_expect(seen['A'] || seen['Z'] || seen['a'] || seen['z'] || seen['0'] || seen['9']);
 }
 
+Test(key, random_is_uniform)
+{
+	/* 62,000 draws: about 1,000 of each character.  A modulo bias (the
+	 * first 256 % 62 = 8 characters 25 % more likely) would push the
+	 * chi-squared statistic (61 degrees of freedom, mean 61) far past 140,
+	 * which a fair generator exceeds about once in a million runs. */
+	enum { DRAWS = 62000 };
+	static char k[DRAWS + 1];
+	long count[128] = { 0 };
+	double chi2 = 0;
+
+	kf_key_random(k, DRAWS);
+	for (size_t i = 0; i < DRAWS; i++)
+		count[(unsigned char)k[i]]++;
+	for (int c = 0; c < 128; c++) {
+		if (!is_alnum((char)c))
+			continue;
+		chi2 += (count[c] - 1000.0) * (count[c] - 1000.0) / 1000.0;
+	}
+	cr_expect_lt(chi2, 140.0, "chi-squared %.1f: the characters are not equally likely", chi2);
+}
+
 Test(key, random_zero_length)
 {
 	char k[1] = { 'x' };
