@@ -30,14 +30,17 @@ struct replay {
 
 static struct kf_track *track(struct kf_conn *c, const char *key, bool create)
 {
-	struct kf_track *t = NULL;
+	struct kf_track *t;
 
-	HASH_FIND_STR(c->tracks, key, t);
-	if (!t && create) {
-		t = kf_xcalloc(1, sizeof(*t));
-		snprintf(t->key, sizeof(t->key), "%s", key);
-		HASH_ADD_STR(c->tracks, key, t);
-	}
+	for (t = c->tracks; t; t = t->next)
+		if (strcmp(t->key, key) == 0)
+			return t;
+	if (!create)
+		return NULL;
+	t = kf_xcalloc(1, sizeof(*t));
+	snprintf(t->key, sizeof(t->key), "%s", key);
+	t->next = c->tracks;
+	c->tracks = t;
 	return t;
 }
 
@@ -54,21 +57,26 @@ static void free_held(struct kf_track *t)
 
 void kf_history_forget(struct kf_conn *c, const char *key)
 {
-	struct kf_track *t = track(c, key, false);
+	struct kf_track *t;
 
-	if (!t)
+	struct kf_track **p = &c->tracks;
+
+	while (*p && strcmp((*p)->key, key) != 0)
+		p = &(*p)->next;
+	if (!*p)
 		return;
-	HASH_DEL(c->tracks, t);
+	t = *p;
+	*p = t->next;
 	free_held(t);
 	free(t);
 }
 
 void kf_history_release(struct kf_conn *c)
 {
-	struct kf_track *t, *tmp;
+	while (c->tracks) {
+		struct kf_track *t = c->tracks;
 
-	HASH_ITER(hh, c->tracks, t, tmp) {
-		HASH_DEL(c->tracks, t);
+		c->tracks = t->next;
 		free_held(t);
 		free(t);
 	}
@@ -246,9 +254,10 @@ static void replay(struct kf_conn *c, struct kf_track *t, bool initial)
 
 void kf_history_resume(struct kf_conn *c)
 {
-	struct kf_track *t, *tmp;
+	struct kf_track *t, *next;
 
-	HASH_ITER(hh, c->tracks, t, tmp) {
+	for (t = c->tracks; t; t = next) {
+		next = t->next; /* replay may end in kf_history_forget of t */
 		if (!t->paused || !queue_has_room(c))
 			continue;
 		t->paused = false;

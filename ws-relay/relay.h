@@ -59,8 +59,15 @@ struct kf_held {
 	char frame[];
 };
 
-/* Delivery state of one conversation on one connection (history.c). */
+/*
+ * Delivery state of one conversation on one connection (history.c), in a
+ * list per connection: a visitor has one, an agent one per visitor (at most
+ * [Relay] MaxVisitorsPerAgent).  A list, not a hash table: uthash gives
+ * every table a 512-byte bucket array, more than the rest of an idle
+ * connection's own state.
+ */
 struct kf_track {
+	struct kf_track *next;
 	char key[KF_KEY_LEN + 1];  /* the visitor's key */
 	int64_t delivered;         /* highest seq sent (or known) to the client */
 	bool replaying;            /* a history read is in flight, or paused */
@@ -69,7 +76,6 @@ struct kf_track {
 	bool exhausted;            /* the stream has nothing more to give */
 	size_t nheld;
 	struct kf_held *held;      /* sorted by seq */
-	UT_hash_handle hh;
 };
 
 struct kf_conn {
@@ -96,7 +102,7 @@ struct kf_conn {
 	bool leaving;                 /* closed for a reason that ends the chat */
 	bool in_map;
 	bool direct;                  /* frames may be written at once (see kf_conn_send) */
-	struct kf_track *tracks;      /* by visitor key */
+	struct kf_track *tracks;      /* list, one per visitor key */
 	UT_hash_handle hh;            /* kf_relay.visitors or .agents */
 	UT_hash_handle hh_id;         /* kf_relay.by_id */
 };
