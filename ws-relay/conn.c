@@ -373,6 +373,7 @@ int kf_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
 		c->tokens = (double)kf_relay.max_rate;
 		c->refill_ms = now_ms();
 		kf_relay.nconns++;
+		kf_timers_add(c);
 		kf_session_established(wsi, c);
 		c->direct = true; /* what established queued goes first */
 		break;
@@ -400,6 +401,7 @@ int kf_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
 			kf_session_closed(c); /* also releases the history tracks */
 			free_queue(c);
 			kf_buf_release(&c->rx);
+			kf_timers_remove(c);
 			kf_relay.nconns--;
 			c->wsi = NULL;
 		}

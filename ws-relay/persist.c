@@ -17,7 +17,10 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <uthash.h>
 
@@ -349,12 +352,22 @@ static const redisReply *read_entries(const redisReply *r)
 	return r->element[0]->element[1];
 }
 
+/*
+ * The writer's nice value, above the event loop's: it is background work
+ * (delivery never waits for it), so on a busy core the loop goes first.
+ */
+#define WRITER_NICE 5
+
 static void *writer_main(void *arg)
 {
 	struct kf_persist *p = arg;
 	bool pending = true; /* first what this node took before a restart */
 	time_t last_claim = 0;
 	redisReply *r;
+
+	/* Linux: a thread's nice value is set through its thread id */
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WRITER_NICE) != 0)
+		kf_debug("writer: nice %d not applied", WRITER_NICE);
 
 	while (!atomic_load(&p->stop)) {
 		r = kf_redis_cmd(p->redis, "XGROUP CREATE %s " GROUP " 0 MKSTREAM", p->stream);

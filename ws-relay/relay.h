@@ -103,6 +103,7 @@ struct kf_conn {
 	bool in_map;
 	bool direct;                  /* frames may be written at once (see kf_conn_send) */
 	struct kf_track *tracks;      /* list, one per visitor key */
+	struct kf_conn *all_prev, *all_next; /* kf_relay.all, for the timers */
 	UT_hash_handle hh;            /* kf_relay.visitors or .agents */
 	UT_hash_handle hh_id;         /* kf_relay.by_id */
 };
@@ -132,6 +133,8 @@ struct kf_relay {
 	struct kf_conn *visitors;  /* by key */
 	struct kf_conn *agents;    /* by admin id */
 	struct kf_conn *by_id;     /* by id */
+	struct kf_conn *all;       /* every open connection (timers.c) */
+	struct kf_conn *walk;      /* where the timers' next slice starts */
 	uint64_t next_id;
 	struct kf_persist *persist;
 	size_t nconns;
@@ -240,6 +243,9 @@ void kf_bus_load_scripts(void);
 /* timers.c */
 void kf_timers_start(void);
 void kf_timers_stop(void);
+/* Every open connection is on the timers' list from ESTABLISHED to CLOSED. */
+void kf_timers_add(struct kf_conn *c);
+void kf_timers_remove(struct kf_conn *c);
 
 /* persist.c */
 struct kf_persist *kf_persist_start(const struct kf_config *cfg, const char *node);
