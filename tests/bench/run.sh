@@ -2,7 +2,7 @@
 # kefu's benchmarks against its peers, in one run on this machine; writes
 # BENCHMARKS.md. Not a test: `make test` never runs it.
 #
-#   make bench            full: every scenario 3 times, the median reported
+#   make bench            full: every scenario 3 times, the median reported (~45 min)
 #   make bench QUICK=1    one run of each scenario, shorter steps (~3 min)
 #   bash tests/bench/run.sh [--quick] [--out FILE] [--only LIST]
 #       LIST: comma-separated scenarios: held,held4,tput,lat,slow,storm,api
@@ -64,15 +64,15 @@ want() { [[ ,$ONLY, == *,$1,* ]]; }
 if ((QUICK)); then
 	RUNS=1
 	RELAYS=2
-	HOLD_SEC=2
+	HOLD_SEC=1
 	SETTLE=1
-	STEP_SEC=1.5
-	DRAIN=1.5
-	RATES=1000,2000,5000,10000,20000,30000,40000,60000,80000,100000,130000,160000
-	LAT_SEC=3
-	WRK_SEC=3
-	STORM_IDLE=5000
-	SLOW_SEC=5
+	STEP_SEC=1
+	DRAIN=1
+	RATES=2000,10000,20000,30000,40000,60000,80000,100000,130000,160000
+	LAT_SEC=2
+	WRK_SEC=2
+	STORM_IDLE=3000
+	SLOW_SEC=3
 	ONLY=${ONLY//held4/}
 else
 	RUNS=3
