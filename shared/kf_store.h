@@ -232,6 +232,25 @@ int kf_store_agent_attach(struct kf_redis *r, const char *prefix, int64_t admin_
 			  const char *node, long cap, int64_t *gen, struct kf_pairs *bound,
 			  struct kf_pairs *assigned, char *old_node);
 /*
+ * A store call prepared for the relay's asynchronous Redis connection
+ * (hiredis async): EVALSHA of the script with its arguments.  argv points
+ * into the struct and into the strings handed to the builder, which must
+ * live until the command is sent (redisAsyncCommandArgv copies it at
+ * once).  An answer for which kf_store_noscript() is true means Redis has
+ * lost its scripts: make the synchronous call instead, which loads it.
+ */
+#define KF_STORE_CMD_ARGS 14
+#define KF_STORE_CMD_NUMS 5
+struct kf_store_cmd {
+	int argc;
+	const char *argv[KF_STORE_CMD_ARGS];
+	size_t lens[KF_STORE_CMD_ARGS];
+	const char *script;                 /* its text, for EVAL */
+	char num[KF_STORE_CMD_NUMS][24];    /* the numbers among the arguments */
+};
+bool kf_store_noscript(const redisReply *reply);
+
+/*
  * The visitor's conversation ends (it left, timed out, or its grace ran
  * out; reason is recorded): unbind it and hand waiting visitors to free
  * agents.  out->assigned must be released.  KF_ERR_NOTFOUND when gen is
@@ -239,15 +258,24 @@ int kf_store_agent_attach(struct kf_redis *r, const char *prefix, int64_t admin_
  */
 int kf_store_visitor_leave(struct kf_redis *r, const char *prefix, const char *key, int64_t gen,
 			   const char *reason, long cap, struct kf_leave *out);
+void kf_store_visitor_leave_cmd(struct kf_store_cmd *c, const char *prefix, const char *key,
+				int64_t gen, const char *reason, long cap);
+/* The answer of a leave or grace call (NULL or an error: KF_ERR_STORE). */
+int kf_store_visitor_leave_parse(const redisReply *reply, struct kf_leave *out);
 /* The visitor's connection dropped: keep it for grace_sec (P graces). */
 int kf_store_visitor_grace(struct kf_redis *r, const char *prefix, const char *key, int64_t gen,
 			   long grace_sec, time_t now, struct kf_leave *out);
+void kf_store_visitor_grace_cmd(struct kf_store_cmd *c, const char *prefix, const char *key,
+				int64_t gen, long grace_sec, time_t now);
 /*
  * The agent's connection dropped: stop assigning to it and start its grace
  * period; visitors receives its visitors.
  */
 int kf_store_agent_drop(struct kf_redis *r, const char *prefix, int64_t admin_id, int64_t gen,
 			long grace_sec, time_t now, struct kf_pairs *visitors);
+void kf_store_agent_drop_cmd(struct kf_store_cmd *c, const char *prefix, int64_t admin_id,
+			     int64_t gen, long grace_sec, time_t now);
+int kf_store_agent_drop_parse(const redisReply *reply, struct kf_pairs *visitors);
 /*
  * The agent did not come back in time: unregister it, put its visitors at
  * the front of the queue (requeued) and dispatch (assigned).
@@ -271,6 +299,8 @@ int kf_store_sweep(struct kf_redis *r, const char *prefix, const char *node, lon
  */
 int kf_store_route(struct kf_redis *r, const char *prefix, char kind, const char *id,
 		   const char *node, const char *msg);
+void kf_store_route_cmd(struct kf_store_cmd *c, const char *prefix, char kind, const char *id,
+			const char *node, const char *msg);
 
 /*
  * Scripts the relay runs on its asynchronous connection (EVAL script 0

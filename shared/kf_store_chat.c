@@ -404,7 +404,6 @@ static const char route_lua[] = LUA_PRELUDE
 	"if n ~= '' and n ~= me then redis.call('PUBLISH', P..'n:'..n, msg) end\n"
 	"return n\n";
 
-#define MAX_ARGS 14
 #define TUPLE 7
 
 /* The SHA-1 of each script, computed once (scripts are static strings). */
@@ -438,41 +437,47 @@ static const char *script_sha(const char *script)
 	return sha;
 }
 
-/*
- * Run script with ARGV = prefix, cap, then the n strings in args: by its
- * SHA-1 (EVALSHA), and by its text (EVAL) when Redis does not know it yet.
- * Returns the reply (caller frees), or NULL (logged) on an outage or a
- * script error.
- */
-static redisReply *eval(struct kf_redis *r, const char *name, const char *script,
-			const char *prefix, long cap, const char *const *args, size_t n)
+/* The EVALSHA (EVAL when the SHA-1 cache is full) of script into c. */
+static void build(struct kf_store_cmd *c, const char *script, const char *prefix, long cap,
+		  const char *const *args, size_t n)
 {
-	const char *argv[MAX_ARGS];
-	size_t lens[MAX_ARGS];
-	char capbuf[24];
 	const char *sha = script_sha(script);
-	redisReply *reply;
-	size_t argc = 0;
 
-	snprintf(capbuf, sizeof(capbuf), "%ld", cap);
-	argv[argc++] = sha ? "EVALSHA" : "EVAL";
-	argv[argc++] = sha ? sha : script;
-	argv[argc++] = "0";
-	argv[argc++] = prefix;
-	argv[argc++] = capbuf;
-	for (size_t i = 0; i < n && argc < MAX_ARGS; i++)
-		argv[argc++] = args[i];
-	for (size_t i = 0; i < argc; i++)
-		lens[i] = strlen(argv[i]);
-	reply = kf_redis_cmdargv(r, (int)argc, argv, lens);
-	if (sha && reply && reply->type == REDIS_REPLY_ERROR &&
-	    strncmp(reply->str, "NOSCRIPT", 8) == 0) {
+	c->script = script;
+	snprintf(c->num[KF_STORE_CMD_NUMS - 1], sizeof(c->num[0]), "%ld", cap);
+	c->argc = 0;
+	c->argv[c->argc++] = sha ? "EVALSHA" : "EVAL";
+	c->argv[c->argc++] = sha ? sha : script;
+	c->argv[c->argc++] = "0";
+	c->argv[c->argc++] = prefix;
+	c->argv[c->argc++] = c->num[KF_STORE_CMD_NUMS - 1];
+	for (size_t i = 0; i < n && c->argc < KF_STORE_CMD_ARGS; i++)
+		c->argv[c->argc++] = args[i];
+	for (int i = 0; i < c->argc; i++)
+		c->lens[i] = strlen(c->argv[i]);
+}
+
+bool kf_store_noscript(const redisReply *reply)
+{
+	return reply && reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) == 0;
+}
+
+/*
+ * Run the prepared call c: by its SHA-1 (EVALSHA), and by its text (EVAL)
+ * when Redis does not know it yet.  Returns the reply (caller frees), or
+ * NULL (logged) on an outage or a script error.
+ */
+static redisReply *run(struct kf_redis *r, const char *name, struct kf_store_cmd *c)
+{
+	redisReply *reply = kf_redis_cmdargv(r, c->argc, c->argv, c->lens);
+
+	if (kf_store_noscript(reply)) {
 		freeReplyObject(reply);
-		argv[0] = "EVAL";
-		argv[1] = script;
-		lens[0] = strlen(argv[0]);
-		lens[1] = strlen(argv[1]);
-		reply = kf_redis_cmdargv(r, (int)argc, argv, lens);
+		c->argv[0] = "EVAL";
+		c->argv[1] = c->script;
+		c->lens[0] = strlen(c->argv[0]);
+		c->lens[1] = strlen(c->argv[1]);
+		reply = kf_redis_cmdargv(r, c->argc, c->argv, c->lens);
 	}
 	if (reply && reply->type == REDIS_REPLY_ERROR) {
 		kf_err("redis script %s: %s", name, reply->str);
@@ -480,6 +485,16 @@ static redisReply *eval(struct kf_redis *r, const char *name, const char *script
 		return NULL;
 	}
 	return reply;
+}
+
+/* Run script with ARGV = prefix, cap, then the n strings in args (see run). */
+static redisReply *eval(struct kf_redis *r, const char *name, const char *script,
+			const char *prefix, long cap, const char *const *args, size_t n)
+{
+	struct kf_store_cmd c;
+
+	build(&c, script, prefix, cap, args, n);
+	return run(r, name, &c);
 }
 
 long long kf_store_elem_int(const redisReply *a, size_t i)
@@ -740,18 +755,32 @@ int kf_store_agent_attach(struct kf_redis *r, const char *prefix, int64_t admin_
 	return attach_result(reply, NULL, gen, bound, assigned, old_node);
 }
 
-int kf_store_visitor_leave(struct kf_redis *r, const char *prefix, const char *key, int64_t gen,
-			   const char *reason, long cap, struct kf_leave *out)
+void kf_store_visitor_leave_cmd(struct kf_store_cmd *c, const char *prefix, const char *key,
+				int64_t gen, const char *reason, long cap)
 {
-	char g[24];
-	const char *args[3] = { key, g, reason };
-	redisReply *reply;
+	const char *args[3] = { key, c->num[0], reason };
+
+	snprintf(c->num[0], sizeof(c->num[0]), "%lld", (long long)gen);
+	build(c, visitor_leave_lua, prefix, cap, args, 3);
+}
+
+void kf_store_visitor_grace_cmd(struct kf_store_cmd *c, const char *prefix, const char *key,
+				int64_t gen, long grace_sec, time_t now)
+{
+	const char *args[4] = { key, c->num[0], c->num[1], c->num[2] };
+
+	snprintf(c->num[0], sizeof(c->num[0]), "%lld", (long long)gen);
+	snprintf(c->num[1], sizeof(c->num[1]), "%ld", grace_sec);
+	snprintf(c->num[2], sizeof(c->num[2]), "%lld", (long long)now);
+	build(c, visitor_grace_lua, prefix, 0, args, 4);
+}
+
+int kf_store_visitor_leave_parse(const redisReply *reply, struct kf_leave *out)
+{
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	snprintf(g, sizeof(g), "%lld", (long long)gen);
-	reply = eval(r, "visitor_leave", visitor_leave_lua, prefix, cap, args, 3);
-	if (!reply)
+	if (!reply || reply->type != REDIS_REPLY_ARRAY)
 		return KF_ERR_STORE;
 	rc = status_rc(reply);
 	if (rc == 0) {
@@ -759,55 +788,77 @@ int kf_store_visitor_leave(struct kf_redis *r, const char *prefix, const char *k
 		copy_str(out->agent_node, sizeof(out->agent_node), elem_str(reply, 2));
 		take_pairs(elem(reply, 3), &out->assigned);
 	}
-	freeReplyObject(reply);
 	return rc;
+}
+
+/* Run c synchronously and parse its kf_leave answer. */
+static int run_leave(struct kf_redis *r, const char *name, struct kf_store_cmd *c,
+		     struct kf_leave *out)
+{
+	redisReply *reply = run(r, name, c);
+	int rc = kf_store_visitor_leave_parse(reply, out);
+
+	if (reply)
+		freeReplyObject(reply);
+	return rc;
+}
+
+int kf_store_visitor_leave(struct kf_redis *r, const char *prefix, const char *key, int64_t gen,
+			   const char *reason, long cap, struct kf_leave *out)
+{
+	struct kf_store_cmd c;
+
+	kf_store_visitor_leave_cmd(&c, prefix, key, gen, reason, cap);
+	return run_leave(r, "visitor_leave", &c, out);
 }
 
 int kf_store_visitor_grace(struct kf_redis *r, const char *prefix, const char *key, int64_t gen,
 			   long grace_sec, time_t now, struct kf_leave *out)
 {
-	char g[24], gr[24], t[24];
-	const char *args[4] = { key, g, gr, t };
-	redisReply *reply;
+	struct kf_store_cmd c;
+
+	kf_store_visitor_grace_cmd(&c, prefix, key, gen, grace_sec, now);
+	return run_leave(r, "visitor_grace", &c, out);
+}
+
+void kf_store_agent_drop_cmd(struct kf_store_cmd *c, const char *prefix, int64_t admin_id,
+			     int64_t gen, long grace_sec, time_t now)
+{
+	const char *args[4] = { c->num[0], c->num[1], c->num[2], c->num[3] };
+
+	snprintf(c->num[0], sizeof(c->num[0]), "%lld", (long long)admin_id);
+	snprintf(c->num[1], sizeof(c->num[1]), "%lld", (long long)gen);
+	snprintf(c->num[2], sizeof(c->num[2]), "%ld", grace_sec);
+	snprintf(c->num[3], sizeof(c->num[3]), "%lld", (long long)now);
+	build(c, agent_drop_lua, prefix, 0, args, 4);
+}
+
+int kf_store_agent_drop_parse(const redisReply *reply, struct kf_pairs *visitors)
+{
 	int rc;
 
-	memset(out, 0, sizeof(*out));
-	snprintf(g, sizeof(g), "%lld", (long long)gen);
-	snprintf(gr, sizeof(gr), "%ld", grace_sec);
-	snprintf(t, sizeof(t), "%lld", (long long)now);
-	reply = eval(r, "visitor_grace", visitor_grace_lua, prefix, 0, args, 4);
-	if (!reply)
+	visitors->v = NULL;
+	visitors->n = 0;
+	if (!reply || reply->type != REDIS_REPLY_ARRAY)
 		return KF_ERR_STORE;
 	rc = status_rc(reply);
-	if (rc == 0) {
-		out->agent = elem_int(reply, 1);
-		copy_str(out->agent_node, sizeof(out->agent_node), elem_str(reply, 2));
-	}
-	freeReplyObject(reply);
+	if (rc == 0)
+		take_pairs(elem(reply, 1), visitors);
 	return rc;
 }
 
 int kf_store_agent_drop(struct kf_redis *r, const char *prefix, int64_t admin_id, int64_t gen,
 			long grace_sec, time_t now, struct kf_pairs *visitors)
 {
-	char id[24], g[24], gr[24], t[24];
-	const char *args[4] = { id, g, gr, t };
+	struct kf_store_cmd c;
 	redisReply *reply;
 	int rc;
 
-	visitors->v = NULL;
-	visitors->n = 0;
-	snprintf(id, sizeof(id), "%lld", (long long)admin_id);
-	snprintf(g, sizeof(g), "%lld", (long long)gen);
-	snprintf(gr, sizeof(gr), "%ld", grace_sec);
-	snprintf(t, sizeof(t), "%lld", (long long)now);
-	reply = eval(r, "agent_drop", agent_drop_lua, prefix, 0, args, 4);
-	if (!reply)
-		return KF_ERR_STORE;
-	rc = status_rc(reply);
-	if (rc == 0)
-		take_pairs(elem(reply, 1), visitors);
-	freeReplyObject(reply);
+	kf_store_agent_drop_cmd(&c, prefix, admin_id, gen, grace_sec, now);
+	reply = run(r, "agent_drop", &c);
+	rc = kf_store_agent_drop_parse(reply, visitors);
+	if (reply)
+		freeReplyObject(reply);
 	return rc;
 }
 
@@ -915,13 +966,24 @@ int kf_store_sweep(struct kf_redis *r, const char *prefix, const char *node, lon
 	return 0;
 }
 
+void kf_store_route_cmd(struct kf_store_cmd *c, const char *prefix, char kind, const char *id,
+			const char *node, const char *msg)
+{
+	const char *args[4] = { c->num[0], id, node, msg };
+
+	c->num[0][0] = kind;
+	c->num[0][1] = '\0';
+	build(c, route_lua, prefix, 0, args, 4);
+}
+
 int kf_store_route(struct kf_redis *r, const char *prefix, char kind, const char *id,
 		   const char *node, const char *msg)
 {
-	char k[2] = { kind, '\0' };
-	const char *args[4] = { k, id, node, msg };
-	redisReply *reply = eval(r, "route", route_lua, prefix, 0, args, 4);
+	struct kf_store_cmd c;
+	redisReply *reply;
 
+	kf_store_route_cmd(&c, prefix, kind, id, node, msg);
+	reply = run(r, "route", &c);
 	if (!reply)
 		return KF_ERR_STORE;
 	freeReplyObject(reply);

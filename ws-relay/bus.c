@@ -2,6 +2,9 @@
  * bus.c - the relay's asynchronous Redis connections on the event loop:
  * "cmd" for chat scripts, history reads and acks, "sub" subscribed to the
  * control channel (PREFIX ctl) and this node's channel (PREFIX n:NODE).
+ * Notices and publishes to other nodes go on "cmd" too: nothing waits
+ * for them, and when "cmd" is down (or its answer is lost, or Redis forgot
+ * a script) they are sent again on the synchronous connection.
  * Each reconnects on its own with a backoff of 100 ms doubling to 5 s, so
  * a Redis restart costs a few failed messages (their senders get an error
  * frame) and never a crash or a busy loop.  hiredis 0.14's libuv adapter
@@ -14,12 +17,16 @@
 #include <hiredis/adapters/libuv.h>
 
 #include "kf_config.h"
+#include "kf_err.h"
 #include "kf_log.h"
+#include "kf_mem.h"
 #include "kf_redis.h"
 #include "relay.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
+/* PREFIX n:NODE ([Redis] KeyPrefix is at most 64 bytes, kf_config.c) */
+#define CHANNEL_MAX (64 + 2 + KF_NODE_MAX)
 
 static void connect_cmd(void);
 static void connect_sub(void);
@@ -248,6 +255,87 @@ bool kf_bus_cmdargv(redisCallbackFn *fn, void *priv, int argc, const char **argv
 	if (!kf_relay.cmd || !kf_relay.cmd_ready)
 		return false;
 	return redisAsyncCommandArgv(kf_relay.cmd, fn, priv, argc, argv, argvlen) == REDIS_OK;
+}
+
+/* A publish or route call in flight, kept to be sent again synchronously. */
+struct resend {
+	char kind;            /* 'p' PUBLISH to node id; 'v' or 'a': route to visitor/agent id */
+	char id[KF_NODE_MAX > KF_KEY_LEN + 1 ? KF_NODE_MAX : KF_KEY_LEN + 1];
+	char msg[];
+};
+
+static int resend_sync(const struct resend *rs)
+{
+	redisReply *reply;
+
+	if (rs->kind != 'p')
+		return kf_store_route(kf_relay.redis, kf_relay.prefix, rs->kind, rs->id,
+				      kf_relay.node, rs->msg);
+	reply = kf_redis_cmd(kf_relay.redis, "PUBLISH %sn:%s %s", kf_relay.prefix, rs->id, rs->msg);
+	if (!reply)
+		return KF_ERR_STORE;
+	freeReplyObject(reply);
+	return 0;
+}
+
+static void on_sent(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct resend *rs = priv;
+	redisReply *reply = r;
+
+	(void)ac;
+	if (!reply || kf_store_noscript(reply)) { /* lost on the way, or the script was */
+		if (resend_sync(rs) != 0)
+			kf_warn("unable to reach the node of %c %.6s...", rs->kind, rs->id);
+	} else if (reply->type == REDIS_REPLY_ERROR) {
+		kf_err("redis (commands): %s", reply->str);
+	}
+	free(rs);
+}
+
+/* Send rs's call on "cmd", or at once on the synchronous connection. */
+static void send_or_resend(struct resend *rs)
+{
+	struct kf_store_cmd c;
+	char channel[CHANNEL_MAX];
+
+	if (rs->kind == 'p') {
+		snprintf(channel, sizeof(channel), "%sn:%s", kf_relay.prefix, rs->id);
+		c.argc = 3;
+		c.argv[0] = "PUBLISH";
+		c.argv[1] = channel;
+		c.argv[2] = rs->msg;
+		for (int i = 0; i < c.argc; i++)
+			c.lens[i] = strlen(c.argv[i]);
+	} else {
+		kf_store_route_cmd(&c, kf_relay.prefix, rs->kind, rs->id, kf_relay.node, rs->msg);
+	}
+	if (kf_bus_cmdargv(on_sent, rs, c.argc, c.argv, c.lens))
+		return;
+	if (resend_sync(rs) != 0)
+		kf_warn("unable to reach the node of %c %.6s...", rs->kind, rs->id);
+	free(rs);
+}
+
+static struct resend *resend_new(char kind, const char *id, const char *msg)
+{
+	size_t len = strlen(msg);
+	struct resend *rs = kf_xmalloc(sizeof(*rs) + len + 1);
+
+	rs->kind = kind;
+	snprintf(rs->id, sizeof(rs->id), "%s", id);
+	memcpy(rs->msg, msg, len + 1);
+	return rs;
+}
+
+void kf_bus_publish(const char *node, const char *msg)
+{
+	send_or_resend(resend_new('p', node, msg));
+}
+
+void kf_bus_route(char kind, const char *id, const char *msg)
+{
+	send_or_resend(resend_new(kind, id, msg));
 }
 
 void kf_bus_heartbeat(void)

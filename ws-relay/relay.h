@@ -235,6 +235,12 @@ void kf_bus_stop(void);
 /* Run a command on the asynchronous connection; false when it is down. */
 bool kf_bus_cmdargv(redisCallbackFn *fn, void *priv, int argc, const char **argv,
 		    const size_t *argvlen);
+/*
+ * Publish msg to node's channel / route msg to the node of visitor key or
+ * agent id (kind 'v' or 'a', kf_store_route) without waiting for Redis.
+ */
+void kf_bus_publish(const char *node, const char *msg);
+void kf_bus_route(char kind, const char *id, const char *msg);
 /* Heartbeat (every HeartbeatSec). */
 void kf_bus_heartbeat(void);
 /* Load the chat and ack scripts into Redis (again, after a NOSCRIPT). */

@@ -72,8 +72,7 @@ static void publish_notice(char kind, const char *id, struct json_object *msg)
 	struct kf_buf b = KF_BUF_INIT;
 
 	kf_json_append(&b, msg);
-	if (kf_store_route(kf_relay.redis, kf_relay.prefix, kind, id, kf_relay.node, b.data) != 0)
-		kf_warn("unable to reach the node of %c %.6s...", kind, id);
+	kf_bus_route(kind, id, b.data);
 	kf_buf_release(&b);
 }
 
@@ -143,7 +142,6 @@ static void publish_bound(const char *node, const struct kf_pair *p)
 {
 	struct json_object *msg = json_object_new_object();
 	struct kf_buf b = KF_BUF_INIT;
-	redisReply *reply;
 
 	kf_json_set_str(msg, "op", "bound");
 	kf_json_set_str(msg, "key", p->visitor);
@@ -152,9 +150,7 @@ static void publish_bound(const char *node, const struct kf_pair *p)
 	kf_json_set_int(msg, "seq", p->seq);
 	kf_json_append(&b, msg);
 	json_object_put(msg);
-	reply = kf_redis_cmd(kf_relay.redis, "PUBLISH %sn:%s %s", kf_relay.prefix, node, b.data);
-	if (reply)
-		freeReplyObject(reply);
+	kf_bus_publish(node, b.data);
 	kf_buf_release(&b);
 }
 

@@ -3,9 +3,12 @@
  *
  * The key is redeemed while the upgrade is being confirmed (so a bad key
  * gets an HTTP 401/403 and never a WebSocket); what was redeemed rides on
- * the wsi's opaque user data until LWS_CALLBACK_ESTABLISHED.  These store
- * calls are synchronous: a short round trip to Redis per arrival or
- * departure, never per chat message.
+ * the wsi's opaque user data until LWS_CALLBACK_ESTABLISHED.  An arrival
+ * is synchronous (one round trip to Redis inside the upgrade); a departure
+ * goes on the asynchronous connection and what follows from it (events,
+ * notices) runs when Redis answers, so a storm of closes does not stall
+ * the loop.  Each departure names the connection's generation: a late one
+ * finds a newer connection of the same key in the store and does nothing.
  */
 #include "kf_compat.h"
 
@@ -270,16 +273,13 @@ static int64_t agent_last_seq(const char *list, const char *key)
 static void tell_replaced(const char *node, const char *key, int64_t admin_id)
 {
 	char msg[160];
-	redisReply *reply;
 
 	if (admin_id)
 		snprintf(msg, sizeof(msg), "{\"op\":\"replaced\",\"kind\":\"a\",\"admin\":%lld}",
 			 (long long)admin_id);
 	else
 		snprintf(msg, sizeof(msg), "{\"op\":\"replaced\",\"kind\":\"v\",\"key\":\"%s\"}", key);
-	reply = kf_redis_cmd(kf_relay.redis, "PUBLISH %sn:%s %s", kf_relay.prefix, node, msg);
-	if (reply)
-		freeReplyObject(reply);
+	kf_bus_publish(node, msg);
 }
 
 void kf_session_established(struct lws *wsi, struct kf_conn *c)
@@ -334,40 +334,128 @@ void kf_session_established(struct lws *wsi, struct kf_conn *c)
 	pending_free(p);
 }
 
-/* A visitor's conversation is over in the store: tell its agent. */
-static void visitor_gone(const char *key, int64_t gen, const char *reason)
-{
-	struct kf_leave out;
-	int rc = kf_store_visitor_leave(kf_relay.redis, kf_relay.prefix, key, gen, reason,
-					kf_relay.cap, &out);
+/* A departure on its way to the store, with what its answer needs. */
+struct departure {
+	char kind;               /* 'l' visitor leaves, 'g' visitor's grace, 'a' agent dropped */
+	char key[KF_KEY_LEN + 1];
+	int64_t admin_id;
+	int64_t gen;
+	time_t now;
+	char reason[16];         /* 'l': left, dropped, idle or gone */
+};
 
+/* What follows from a departure the store answered with rc. */
+static void departed(const struct departure *d, int rc, struct kf_leave *out,
+		     struct kf_pairs *visitors)
+{
 	if (rc == KF_ERR_STORE) {
-		kf_err("visitor %.6s...: unable to record the end of the chat", key);
+		if (d->kind == 'a')
+			kf_err("agent %lld: unable to record the dropped connection",
+			       (long long)d->admin_id);
+		else
+			kf_err("visitor %.6s...: unable to record the end of the chat", d->key);
 		return;
 	}
 	if (rc != 0)
 		return; /* a newer connection owns it */
-	kf_relay_event(KF_EVENT_CLOSE, key, out.agent, 0, false, reason, strlen(reason));
-	if (out.agent)
-		kf_route_notice_agent(out.agent, "close", kf_relay.msg_chat_ended, key);
-	kf_route_bindings(&out.assigned);
-	kf_pairs_release(&out.assigned);
+	switch (d->kind) {
+	case 'l':
+		kf_relay_event(KF_EVENT_CLOSE, d->key, out->agent, 0, false, d->reason,
+			       strlen(d->reason));
+		if (out->agent)
+			kf_route_notice_agent(out->agent, "close", kf_relay.msg_chat_ended, d->key);
+		kf_route_bindings(&out->assigned);
+		break;
+	case 'g':
+		kf_info("visitor %.6s... dropped; waiting %lds for it", d->key, kf_relay.visitor_grace);
+		break;
+	default:
+		for (size_t i = 0; i < visitors->n; i++)
+			kf_route_notice_visitor(visitors->v[i].visitor, "system",
+						kf_relay.msg_agent_away);
+		break;
+	}
+}
+
+static int depart_sync(const struct departure *d, struct kf_leave *out,
+		       struct kf_pairs *visitors)
+{
+	switch (d->kind) {
+	case 'l':
+		return kf_store_visitor_leave(kf_relay.redis, kf_relay.prefix, d->key, d->gen,
+					      d->reason, kf_relay.cap, out);
+	case 'g':
+		return kf_store_visitor_grace(kf_relay.redis, kf_relay.prefix, d->key, d->gen,
+					      kf_relay.visitor_grace, d->now, out);
+	default:
+		return kf_store_agent_drop(kf_relay.redis, kf_relay.prefix, d->admin_id, d->gen,
+					   kf_relay.agent_grace, d->now, visitors);
+	}
+}
+
+static void depart_done(struct departure *d, int rc, struct kf_leave *out,
+			struct kf_pairs *visitors)
+{
+	departed(d, rc, out, visitors);
+	kf_pairs_release(&out->assigned);
+	kf_pairs_release(visitors);
+	free(d);
+}
+
+static void on_departed(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct departure *d = priv;
+	redisReply *reply = r;
+	struct kf_leave out = { 0 };
+	struct kf_pairs visitors = { 0 };
+	int rc;
+
+	(void)ac;
+	if (!reply || kf_store_noscript(reply)) /* lost on the way, or the script was */
+		rc = depart_sync(d, &out, &visitors);
+	else if (d->kind == 'a')
+		rc = kf_store_agent_drop_parse(reply, &visitors);
+	else
+		rc = kf_store_visitor_leave_parse(reply, &out);
+	depart_done(d, rc, &out, &visitors);
+}
+
+/* Record a departure on the asynchronous connection (when it is down: now). */
+static void depart(char kind, const char *key, int64_t admin_id, int64_t gen, const char *reason)
+{
+	struct departure *d = kf_xcalloc(1, sizeof(*d));
+	struct kf_store_cmd c;
+	struct kf_leave out = { 0 };
+	struct kf_pairs visitors = { 0 };
+
+	d->kind = kind;
+	snprintf(d->key, sizeof(d->key), "%s", key);
+	d->admin_id = admin_id;
+	d->gen = gen;
+	d->now = time(NULL);
+	snprintf(d->reason, sizeof(d->reason), "%s", reason);
+	if (kind == 'l')
+		kf_store_visitor_leave_cmd(&c, kf_relay.prefix, d->key, gen, d->reason, kf_relay.cap);
+	else if (kind == 'g')
+		kf_store_visitor_grace_cmd(&c, kf_relay.prefix, d->key, gen, kf_relay.visitor_grace,
+					   d->now);
+	else
+		kf_store_agent_drop_cmd(&c, kf_relay.prefix, admin_id, gen, kf_relay.agent_grace,
+					d->now);
+	if (kf_bus_cmdargv(on_departed, d, c.argc, c.argv, c.lens))
+		return;
+	depart_done(d, depart_sync(d, &out, &visitors), &out, &visitors);
+}
+
+/* A visitor's conversation is over: the store unbinds it, its agent is told. */
+static void visitor_gone(const char *key, int64_t gen, const char *reason)
+{
+	depart('l', key, 0, gen, reason);
 }
 
 static void agent_gone(int64_t admin_id, int64_t gen)
 {
-	struct kf_pairs visitors = { 0 };
-	int rc = kf_store_agent_drop(kf_relay.redis, kf_relay.prefix, admin_id, gen,
-				     kf_relay.agent_grace, time(NULL), &visitors);
-
-	if (rc != 0) {
-		if (rc == KF_ERR_STORE)
-			kf_err("agent %lld: unable to record the dropped connection", (long long)admin_id);
-		return;
-	}
-	for (size_t i = 0; i < visitors.n; i++)
-		kf_route_notice_visitor(visitors.v[i].visitor, "system", kf_relay.msg_agent_away);
-	kf_pairs_release(&visitors);
+	depart('a', "", admin_id, gen, "");
 }
 
 void kf_session_closed(struct kf_conn *c)
@@ -378,17 +466,12 @@ void kf_session_closed(struct kf_conn *c)
 		return;
 	c->ended = true;
 	if (c->kind == KF_CONN_VISITOR) {
-		struct kf_leave out;
-
 		if (c->leaving || kf_relay.visitor_grace == 0) {
 			kf_info("visitor %.6s... left", c->key);
 			visitor_gone(c->key, c->gen, c->leaving ? "left" : "dropped");
 			return;
 		}
-		if (kf_store_visitor_grace(kf_relay.redis, kf_relay.prefix, c->key, c->gen,
-					   kf_relay.visitor_grace, time(NULL), &out) == 0)
-			kf_info("visitor %.6s... dropped; waiting %lds for it", c->key,
-				kf_relay.visitor_grace);
+		depart('g', c->key, 0, c->gen, "");
 		return;
 	}
 	kf_info("agent %lld disconnected; waiting %lds for it", (long long)c->admin_id,
