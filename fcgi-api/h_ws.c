@@ -104,11 +104,17 @@ static const redisReply *arr_at(const redisReply *arr, size_t i)
 
 void kf_h_ws_info(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep)
 {
-	redisReply *view = kf_store_chat_view(w->redis, w->api->prefix, 0);
+	/* read with the session (router.c); again if Redis had lost the script */
+	redisReply *view = req->prefetched;
 	const redisReply *users, *agents;
 	struct json_object *data, *uc, *sc;
 
-	(void)req;
+	req->prefetched = NULL;
+	if (!view || view->type != REDIS_REPLY_ARRAY) {
+		if (view)
+			freeReplyObject(view);
+		view = kf_store_chat_view(w->redis, w->api->prefix, 0);
+	}
 	if (!view) {
 		store_down(rep);
 		return;

@@ -82,6 +82,8 @@ void kf_req_release(struct kf_req *req)
 	json_object_put(req->params);
 	kf_buf_release(&req->body);
 	sodium_memzero(req->token, sizeof(req->token));
+	if (req->prefetched)
+		freeReplyObject(req->prefetched);
 	memset(req, 0, sizeof(*req));
 }
 

@@ -49,6 +49,7 @@ struct kf_req {
 	char token[KF_KEY_LEN + 1];  /* the session token presented, when valid */
 	bool has_rbac_version;       /* read with the session (KF_AUTH_RBAC routes) */
 	char rbac_version[KF_STORE_VERSION_MAX];
+	redisReply *prefetched;      /* the route's prefetch (router.h), or NULL */
 };
 
 /* Read the CGI environment (NULL-terminated "NAME=value" strings). */

@@ -8,40 +8,42 @@
 
 #define GET KF_M_GET
 #define POST KF_M_POST
+#define NONE KF_PREFETCH_NONE
 
 static const struct kf_route routes[] = {
-	{ "/admin/login", POST, KF_AUTH_NONE, kf_h_login },
-	{ "/admin/logout", GET | POST, KF_AUTH_RBAC, kf_h_logout },
-	{ "/admin/me", GET | POST, KF_AUTH_RBAC, kf_h_me },
-	{ "/admin/ws", POST, KF_AUTH_RBAC, kf_h_ws_register },
-	{ "/admin/ws/info", POST, KF_AUTH_RBAC, kf_h_ws_info },
-	{ "/admin/ws/link_user", POST, KF_AUTH_RBAC, kf_h_ws_link_user },
-	{ "/admin/ws/close", POST, KF_AUTH_RBAC, kf_h_ws_close },
-	{ "/admin/ws/conversations", POST, KF_AUTH_RBAC, kf_h_ws_conversations },
-	{ "/admin/ws/history", POST, KF_AUTH_RBAC, kf_h_ws_history },
-	{ "/api/link", POST, KF_AUTH_NONE, kf_h_api_link },
-	{ "/healthz", GET, KF_AUTH_NONE, kf_h_healthz },
-	{ "/admin/user", GET | POST, KF_AUTH_RBAC, kf_h_user_list },
-	{ "/admin/user/add", POST, KF_AUTH_RBAC, kf_h_user_add },
-	{ "/admin/user/edit", POST, KF_AUTH_RBAC, kf_h_user_edit },
-	{ "/admin/user/del", POST, KF_AUTH_RBAC, kf_h_user_del },
-	{ "/admin/auth", GET | POST, KF_AUTH_RBAC, kf_h_auth_list },
-	{ "/admin/auth/add", POST, KF_AUTH_RBAC, kf_h_auth_add },
-	{ "/admin/auth/edit", POST, KF_AUTH_RBAC, kf_h_auth_edit },
-	{ "/admin/auth/del", POST, KF_AUTH_RBAC, kf_h_auth_del },
-	{ "/admin/role", GET | POST, KF_AUTH_RBAC, kf_h_role_list },
-	{ "/admin/role/add", POST, KF_AUTH_RBAC, kf_h_role_add },
-	{ "/admin/role/edit", POST, KF_AUTH_RBAC, kf_h_role_edit },
-	{ "/admin/role/del", POST, KF_AUTH_RBAC, kf_h_role_del },
-	{ "/admin/auth_map", GET | POST, KF_AUTH_RBAC, kf_h_auth_map_list },
-	{ "/admin/auth_map/add", POST, KF_AUTH_RBAC, kf_h_auth_map_add },
-	{ "/admin/auth_map/edit", POST, KF_AUTH_RBAC, kf_h_auth_map_edit },
-	{ "/admin/auth_map/del", POST, KF_AUTH_RBAC, kf_h_auth_map_del },
-	{ "/admin/perf/stats", GET, KF_AUTH_RBAC, kf_h_perf_stats },
+	{ "/admin/login", POST, KF_AUTH_NONE, kf_h_login, NONE },
+	{ "/admin/logout", GET | POST, KF_AUTH_RBAC, kf_h_logout, NONE },
+	{ "/admin/me", GET | POST, KF_AUTH_RBAC, kf_h_me, NONE },
+	{ "/admin/ws", POST, KF_AUTH_RBAC, kf_h_ws_register, NONE },
+	{ "/admin/ws/info", POST, KF_AUTH_RBAC, kf_h_ws_info, KF_PREFETCH_VIEW },
+	{ "/admin/ws/link_user", POST, KF_AUTH_RBAC, kf_h_ws_link_user, NONE },
+	{ "/admin/ws/close", POST, KF_AUTH_RBAC, kf_h_ws_close, NONE },
+	{ "/admin/ws/conversations", POST, KF_AUTH_RBAC, kf_h_ws_conversations, NONE },
+	{ "/admin/ws/history", POST, KF_AUTH_RBAC, kf_h_ws_history, NONE },
+	{ "/api/link", POST, KF_AUTH_NONE, kf_h_api_link, NONE },
+	{ "/healthz", GET, KF_AUTH_NONE, kf_h_healthz, NONE },
+	{ "/admin/user", GET | POST, KF_AUTH_RBAC, kf_h_user_list, NONE },
+	{ "/admin/user/add", POST, KF_AUTH_RBAC, kf_h_user_add, NONE },
+	{ "/admin/user/edit", POST, KF_AUTH_RBAC, kf_h_user_edit, NONE },
+	{ "/admin/user/del", POST, KF_AUTH_RBAC, kf_h_user_del, NONE },
+	{ "/admin/auth", GET | POST, KF_AUTH_RBAC, kf_h_auth_list, NONE },
+	{ "/admin/auth/add", POST, KF_AUTH_RBAC, kf_h_auth_add, NONE },
+	{ "/admin/auth/edit", POST, KF_AUTH_RBAC, kf_h_auth_edit, NONE },
+	{ "/admin/auth/del", POST, KF_AUTH_RBAC, kf_h_auth_del, NONE },
+	{ "/admin/role", GET | POST, KF_AUTH_RBAC, kf_h_role_list, NONE },
+	{ "/admin/role/add", POST, KF_AUTH_RBAC, kf_h_role_add, NONE },
+	{ "/admin/role/edit", POST, KF_AUTH_RBAC, kf_h_role_edit, NONE },
+	{ "/admin/role/del", POST, KF_AUTH_RBAC, kf_h_role_del, NONE },
+	{ "/admin/auth_map", GET | POST, KF_AUTH_RBAC, kf_h_auth_map_list, NONE },
+	{ "/admin/auth_map/add", POST, KF_AUTH_RBAC, kf_h_auth_map_add, NONE },
+	{ "/admin/auth_map/edit", POST, KF_AUTH_RBAC, kf_h_auth_map_edit, NONE },
+	{ "/admin/auth_map/del", POST, KF_AUTH_RBAC, kf_h_auth_map_del, NONE },
+	{ "/admin/perf/stats", GET, KF_AUTH_RBAC, kf_h_perf_stats, NONE },
 };
 
 #undef GET
 #undef POST
+#undef NONE
 
 static const char *const method_names[] = { "GET",   "POST", "PUT",    "DELETE",
 					     "PATCH", "HEAD", "OPTIONS" };

@@ -29,6 +29,16 @@ enum kf_auth {
 	KF_AUTH_RBAC = 2,    /* a session whose role is granted method + path */
 };
 
+/*
+ * What a route reads from Redis whoever asks: sent in the same round trip
+ * as the session and RBAC version (kf_store_session_get_rbac), handed to
+ * the handler in req->prefetched.
+ */
+enum kf_prefetch {
+	KF_PREFETCH_NONE = 0,
+	KF_PREFETCH_VIEW = 1, /* kf_store_chat_view of every agent */
+};
+
 typedef void (*kf_handler_fn)(struct kf_worker *w, struct kf_req *req, struct kf_reply *rep);
 
 struct kf_route {
@@ -36,6 +46,7 @@ struct kf_route {
 	unsigned methods;   /* enum kf_method bits */
 	enum kf_auth auth;
 	kf_handler_fn fn;
+	enum kf_prefetch prefetch; /* KF_AUTH_RBAC routes only */
 };
 
 /* The bit of an HTTP method name; 0 when unknown. */

@@ -112,29 +112,36 @@ int kf_store_session_get(struct kf_redis *r, const char *prefix, const char *tok
 static void rbac_key(struct kf_buf *k, const char *prefix);
 
 int kf_store_session_get_rbac(struct kf_redis *r, const char *prefix, const char *token,
-			      size_t n, struct kf_session *out, char version[KF_STORE_VERSION_MAX])
+			      size_t n, struct kf_session *out, char version[KF_STORE_VERSION_MAX],
+			      struct kf_store_cmd *extra, redisReply **extra_reply)
 {
 	struct kf_buf sk = KF_BUF_INIT, vk = KF_BUF_INIT;
 	const char *hmget[] = { "HMGET", NULL, "admin", "role" }, *get[] = { "GET", NULL };
 	size_t hmget_len[4] = { 5, 0, 5, 4 }, get_len[2] = { 3, 0 };
-	struct kf_redis_argv cmds[2] = { { 4, hmget, hmget_len }, { 2, get, get_len } };
-	redisReply *replies[2];
+	struct kf_redis_argv cmds[3] = { { 4, hmget, hmget_len }, { 2, get, get_len } };
+	redisReply *replies[3] = { NULL, NULL, NULL };
 	int rc;
 
 	version[0] = '\0';
+	if (extra_reply)
+		*extra_reply = NULL;
 	if (!kf_key_valid(token, n))
 		return KF_ERR_NOTFOUND;
+	if (extra)
+		cmds[2] = (struct kf_redis_argv){ extra->argc, extra->argv, extra->lens };
 	session_key(&sk, prefix, token, n);
 	rbac_key(&vk, prefix);
 	hmget[1] = sk.data;
 	hmget_len[1] = sk.len;
 	get[1] = vk.data;
 	get_len[1] = vk.len;
-	rc = kf_redis_pipeline(r, 2, cmds, replies) == 0 ? 0 : KF_ERR_STORE;
+	rc = kf_redis_pipeline(r, extra ? 3 : 2, cmds, replies) == 0 ? 0 : KF_ERR_STORE;
 	kf_buf_release(&sk);
 	kf_buf_release(&vk);
 	if (rc != 0)
 		return rc;
+	if (extra)
+		*extra_reply = replies[2];
 	rc = version_parse(replies[1], version);
 	if (rc == 0)
 		rc = session_parse(replies[0], out);

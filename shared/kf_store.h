@@ -92,11 +92,16 @@ int kf_store_session_delete(struct kf_redis *r, const char *prefix, const char *
 /*
  * kf_store_session_get and kf_store_rbac_version in one round trip (a
  * pipeline): for the routes that check permissions.  0, KF_ERR_NOTFOUND
- * (no such session; version is still set) or KF_ERR_STORE.
+ * (no such session; version is still set) or KF_ERR_STORE.  extra (may be
+ * NULL) is one more command for the same round trip, a route's prefetch
+ * that does not depend on who asks; its answer goes to *extra_reply
+ * (caller frees; NULL on KF_ERR_STORE).
  */
 #define KF_STORE_VERSION_MAX 40 /* room for an RBAC version string with its NUL */
+struct kf_store_cmd;
 int kf_store_session_get_rbac(struct kf_redis *r, const char *prefix, const char *token,
-			      size_t n, struct kf_session *out, char version[KF_STORE_VERSION_MAX]);
+			      size_t n, struct kf_session *out, char version[KF_STORE_VERSION_MAX],
+			      struct kf_store_cmd *extra, redisReply **extra_reply);
 
 /* Current failure counts for ip and username (0 when none). */
 int kf_store_login_failures(struct kf_redis *r, const char *prefix, const char *ip,
@@ -175,6 +180,9 @@ int kf_store_visitor_issue(struct kf_redis *r, const char *prefix, const char *i
  * down.  admin_id > 0 limits the agents to that one.  Caller frees.
  */
 redisReply *kf_store_chat_view(struct kf_redis *r, const char *prefix, int64_t admin_id);
+/* The same as a command to pipeline (kf_store_cmd, below), as of now. */
+void kf_store_chat_view_cmd(struct kf_store_cmd *c, const char *prefix, int64_t admin_id,
+			    time_t now);
 
 struct kf_visitor_redeem {
 	int64_t gen;

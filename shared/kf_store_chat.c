@@ -651,14 +651,22 @@ int kf_store_visitor_issue(struct kf_redis *r, const char *prefix, const char *i
 	return rc;
 }
 
+void kf_store_chat_view_cmd(struct kf_store_cmd *c, const char *prefix, int64_t admin_id,
+			    time_t now)
+{
+	const char *args[2] = { c->num[0], c->num[1] };
+
+	snprintf(c->num[0], sizeof(c->num[0]), "%lld", (long long)admin_id);
+	snprintf(c->num[1], sizeof(c->num[1]), "%lld", (long long)now);
+	build(c, view_lua, prefix, 0, args, 2);
+}
+
 redisReply *kf_store_chat_view(struct kf_redis *r, const char *prefix, int64_t admin_id)
 {
-	char id[24], t[24];
-	const char *args[2] = { id, t };
+	struct kf_store_cmd c;
 
-	snprintf(id, sizeof(id), "%lld", (long long)admin_id);
-	snprintf(t, sizeof(t), "%lld", (long long)time(NULL));
-	return eval(r, "view", view_lua, prefix, 0, args, 2);
+	kf_store_chat_view_cmd(&c, prefix, admin_id, time(NULL));
+	return run(r, "view", &c);
 }
 
 /* Map a script's leading status to an error code. */

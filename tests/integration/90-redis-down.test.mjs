@@ -4,6 +4,7 @@
 
 import test, { after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { env, request, login, stack, waitFor, ipAllocator, assertEnvelope } from './lib.mjs';
 
 const ip = ipAllocator(import.meta.url);
@@ -15,6 +16,7 @@ after(async () => {
 });
 
 test('Redis down -> 503; back -> recovers within 10 s', async (t) => {
+  let token = '';
   // Sanity first: everything is up.
   const before = await request('GET', '/healthz', { from: ip() });
   assertEnvelope(before, 200);
@@ -57,12 +59,33 @@ test('Redis down -> 503; back -> recovers within 10 s', async (t) => {
       return l.status === 200 ? l : null;
     }, 10000, 250);
     assertEnvelope(r, 200);
-    const token = r.json.data.token;
+    token = r.json.data.token;
     const me = await request('GET', '/admin/me', {
       headers: { Authorization: `Bearer ${token}` },
       from: ip(),
     });
     assertEnvelope(me, 200);
     assert.equal(me.json.data?.username, env.adminUser);
+  });
+
+  // info reads its view in the session's round trip by the script's SHA-1
+  // (EVALSHA): a Redis without the script must still get an answer.
+  await t.test('POST /admin/ws/info answers when Redis has lost its scripts', async () => {
+    assert.ok(token, 'logged in above');
+    const reg = await request('POST', '/admin/ws', { headers: { Authorization: `Bearer ${token}` }, from: ip() });
+    assertEnvelope(reg, 200); // registered as an agent: info must list it
+    execFileSync('redis-cli', ['--no-auth-warning', '-p', String(process.env.KEFU_REDIS_PORT),
+      '-a', process.env.KEFU_REDIS_PASSWORD, 'SCRIPT', 'FLUSH'], { timeout: 15000 });
+    for (let i = 0; i < 2; i++) { // without the script, then with it loaded again
+      const r = await request('POST', '/admin/ws/info', {
+        headers: { Authorization: `Bearer ${token}` },
+        from: ip(),
+      });
+      assertEnvelope(r, 200);
+      assert.ok(Array.isArray(r.json.data?.user_clients), r.text);
+      assert.ok(Array.isArray(r.json.data?.service_clients), r.text);
+      assert.equal(r.json.data.user_count, r.json.data.user_clients.length, r.text);
+      assert.ok(r.json.data.service_clients.some((a) => a.ws_key === reg.json.data.ws_key), r.text);
+    }
   });
 });

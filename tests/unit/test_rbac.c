@@ -162,12 +162,12 @@ Test(rbac, path_invalid)
 }
 
 static const struct kf_route fake_routes[] = {
-	{ "/admin/login", KF_M_POST, KF_AUTH_NONE, NULL },
-	{ "/admin/me", KF_M_GET | KF_M_POST, KF_AUTH_RBAC, NULL },
-	{ "/admin/user", KF_M_POST, KF_AUTH_RBAC, NULL },
-	{ "/admin/user/add", KF_M_POST, KF_AUTH_RBAC, NULL },
-	{ "/api/link", KF_M_POST, KF_AUTH_NONE, NULL },
-	{ "/healthz", KF_M_GET, KF_AUTH_NONE, NULL },
+	{ "/admin/login", KF_M_POST, KF_AUTH_NONE, NULL, KF_PREFETCH_NONE },
+	{ "/admin/me", KF_M_GET | KF_M_POST, KF_AUTH_RBAC, NULL, KF_PREFETCH_NONE },
+	{ "/admin/user", KF_M_POST, KF_AUTH_RBAC, NULL, KF_PREFETCH_NONE },
+	{ "/admin/user/add", KF_M_POST, KF_AUTH_RBAC, NULL, KF_PREFETCH_NONE },
+	{ "/api/link", KF_M_POST, KF_AUTH_NONE, NULL, KF_PREFETCH_NONE },
+	{ "/healthz", KF_M_GET, KF_AUTH_NONE, NULL, KF_PREFETCH_NONE },
 };
 
 static bool covers(const struct kf_rbac_grant *g, size_t n)

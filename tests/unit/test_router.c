@@ -47,7 +47,22 @@ Test(router, table_is_sane)
 			  "%s has auth %d", t[i].path, (int)t[i].auth);
 		/* a route's query string is never part of its path */
 		cr_expect_null(strchr(t[i].path, '?'), "%s", t[i].path);
+		/* a prefetch rides on the session's round trip of an RBAC route */
+		cr_expect(t[i].prefetch == KF_PREFETCH_NONE || t[i].auth == KF_AUTH_RBAC,
+			  "%s prefetches without RBAC", t[i].path);
 	}
+}
+
+Test(router, info_reads_its_view_with_the_session)
+{
+	unsigned allowed = 0;
+	const struct kf_route *r = kf_router_match("/admin/ws/info", KF_M_POST, &allowed);
+
+	cr_assert_not_null(r);
+	cr_expect_eq(r->prefetch, KF_PREFETCH_VIEW);
+	r = kf_router_match("/admin/ws/link_user", KF_M_POST, &allowed);
+	cr_assert_not_null(r);
+	cr_expect_eq(r->prefetch, KF_PREFETCH_NONE, "link_user's view depends on who asks");
 }
 
 Test(router, every_route_is_found)
