@@ -1298,6 +1298,8 @@ static void start_cmd(struct worker *w)
 			if (c->state == C_OPEN) {
 				c->closing = true;
 				ws_send(w, c, 0x8, "\x03\xe8", 2);
+				if (c->stalled) /* it reads nothing: no answer to wait for */
+					conn_dead(w, c, 1000);
 			} else if (c->state == C_CONNECTING || c->state == C_HANDSHAKE) {
 				conn_fail(w, c, F_TIMEOUT);
 			}

@@ -96,10 +96,12 @@ function heldRow(label, fn, better) {
   const k = med('held', 'kefu', fn), n = med('held', 'node', fn), c = med('held', 'nchan', fn);
   p(`| ${label} | ${fmt(k)} | ${fmt(n)} | ${fmt(c)} | ${ratio(k, n)} | ${ratio(k, c)} | ${better} |`);
 }
+const heldFirst = Number(meta.held_idle || 10000), heldRest = 2 * Number(meta.held_pairs || 4995);
+const heldAll = heldFirst + heldRest;
 if (runs.held) {
   p('## 1 and 2. Connections held on one node; idle memory per connection');
   p();
-  p('Each server is a fresh process. 10,000 connections (5,000 visitor/agent pairs) are opened, each sends one ping and gets its answer, then RSS is read; then 9,990 more up to 19,990 (the 20,000 open files a process may have, less what the server itself holds), ping again, read RSS again, hold. Memory per connection = (RSS now - RSS of the fresh process) / open connections. Kernel memory: the TCP line of /proc/net/sockstat (buffer pages; both ends are on this machine).');
+  p(`Each server is a fresh process. ${fmt(heldFirst)} connections (${fmt(heldFirst / 2)} visitor/agent pairs) are opened, each sends one ping and gets its answer, then RSS is read; then ${fmt(heldRest)} more up to ${fmt(heldAll)}${meta.quick === '1' ? ' (QUICK: a smoke test well below the limit, where the growth of fixed tables weighs more per connection; the full mode goes up to 19,990, the 20,000 open files a process may have, less what the server itself holds, and is where the 3 KB target is judged)' : ' (the 20,000 open files a process may have, less what the server itself holds)'}, ping again, read RSS again, hold. Memory per connection = (RSS now - RSS of the fresh process) / open connections. Kernel memory: the TCP line of /proc/net/sockstat (buffer pages; both ends are on this machine).`);
   p();
   p('| figure | kefu | Node ws | Nchan | kefu/Node | kefu/Nchan | better |');
   p('|---|---:|---:|---:|---:|---:|---|');
@@ -113,12 +115,12 @@ if (runs.held) {
   heldRow('held after the hold', (r) => r.R.held, 'higher');
   heldRow('failed to connect', (r) => (r.R.idle_failed || 0) + (r.R.chat_failed || 0), 'lower');
   heldRow('dropped while held', (r) => r.R.dropped_after_hold, 'lower');
-  heldRow('handshakes/s (first 10,000)', (r) => r.R.idle_hs_per_sec, 'higher');
+  heldRow(`handshakes/s (first ${fmt(heldFirst)})`, (r) => r.R.idle_hs_per_sec, 'higher');
   heldRow('handshakes/s (the rest)', (r) => r.R.chat_hs_per_sec, 'higher');
-  row('RSS per connection at 10k, bytes', byPid('idle_bytes_per_conn_'), 'lower');
-  row('RSS per connection at 19,990, bytes', byPid('bytes_per_conn_'), 'lower');
-  row('server RSS at 19,990, KB', byPid('rss_kb_'), 'lower');
-  heldRow('kernel TCP buffer memory at 19,990, KB', (r) => r.R.tcp_mem_kb, 'lower');
+  row(`RSS per connection at ${fmt(heldFirst)}, bytes`, byPid('idle_bytes_per_conn_'), 'lower');
+  row(`RSS per connection at ${fmt(heldAll)}, bytes`, byPid('bytes_per_conn_'), 'lower');
+  row(`server RSS at ${fmt(heldAll)}, KB`, byPid('rss_kb_'), 'lower');
+  heldRow(`kernel TCP buffer memory at ${fmt(heldAll)}, KB`, (r) => r.R.tcp_mem_kb, 'lower');
   row('server CPU % while holding idle connections', byPid('hold_cpu_'), 'lower');
   p();
   const emfile = med('held', 'kefu', (r) => r.R.relay_emfile_log_lines);
@@ -127,7 +129,7 @@ if (runs.held) {
     const m = /failures by kind: (.*)/.exec(t);
     return m ? m[1].split(' ').filter((x) => !/=0$/.test(x)).join(', ') || 'none' : 'none';
   };
-  p(`Connections that failed were asked beyond what the server's 20,000 open files allow (its own files and, for kefu, a reserve included): failures by kind (run 1) kefu ${kinds('kefu')}; Node ${kinds('node')}; Nchan ${kinds('nchan')} (eof: closed by the server; timeout: left in the listen backlog for 5 s).${emfile > 0 ? ` kefu's relay logged \`lws: accept: errno 24\` (EMFILE) ${fmt(emfile)} times: at the limit lws retried the pending accept in a busy loop (see its CPU while holding).` : ' kefu\'s relay logged no failed accept (EMFILE).'}`);
+  p(`${heldAll >= 19000 ? 'Connections that failed were asked beyond what the server\'s 20,000 open files allow (its own files and, for kefu, a reserve included): failures' : 'Failures'} by kind (run 1) kefu ${kinds('kefu')}; Node ${kinds('node')}; Nchan ${kinds('nchan')} (eof: closed by the server; timeout: left in the listen backlog for 5 s).${emfile > 0 ? ` kefu's relay logged \`lws: accept: errno 24\` (EMFILE) ${fmt(emfile)} times: at the limit lws retried the pending accept in a busy loop (see its CPU while holding).` : ' kefu\'s relay logged no failed accept (EMFILE).'}`);
   p();
   p('Target (issue 7): at most 3 KB of relay RSS per connection; every connection up to the fd limit held with no failure.');
   p();
@@ -175,7 +177,7 @@ const stepsTable = (scen, sys, title) => {
 if (runs.tput) {
   p('## 3. 1:1 throughput, 1,000 pairs, rate stepped up');
   p();
-  p(`1,000 visitor/agent pairs; both sides send; the total rate is raised step by step (${meta.quick === '1' ? '1.5' : '4'} s per step, then up to 2 s to drain). A step counts if nothing was lost (every message sent arrived, no error frame, no connection dropped, no sender blocked by an unread socket) and the load generator kept up. Stepping stops at the first step with p99 > 100 ms or a loss, or one the load generator could not send. Delivered msg/s = chat messages received by the other side per second (kefu and Node also send each sender an \`ack\`, not counted).`);
+  p(`1,000 visitor/agent pairs; both sides send; the total rate is raised step by step (${meta.step_sec || 4} s per step, then up to ${meta.drain_sec || 2} s to drain). A step counts if nothing was lost (every message sent arrived, no error frame, no connection dropped, no sender blocked by an unread socket) and the load generator kept up. Stepping stops at the first step with p99 > 100 ms or a loss, or one the load generator could not send. Delivered msg/s = chat messages received by the other side per second (kefu and Node also send each sender an \`ack\`, not counted).`);
   p();
   p('| figure | kefu (1 node) | kefu (2 nodes, via Redis) | Node ws | Nchan | kefu/Node | kefu/Nchan | kefu 2 nodes / 1 node |');
   p('|---|---:|---:|---:|---:|---:|---:|---:|');
@@ -201,9 +203,10 @@ if (runs.tput) {
 
 // ---------------------------------------------------------------- lat
 if (runs.lat) {
-  p('## 4. Latency at 2,000 msg/s with 15,000 idle connections');
+  const latIdle = Number(meta.lat_idle || 15000);
+  p(`## 4. Latency at 2,000 msg/s with ${fmt(latIdle)} idle connections`);
   p();
-  p(`15,000 idle connections (pinged), then 1,000 chatting pairs at 2,000 msg/s in total for ${meta.quick === '1' ? 3 : 10} s.`);
+  p(`${fmt(latIdle)} idle connections (pinged), then 1,000 chatting pairs at 2,000 msg/s in total for ${meta.lat_sec || 10} s.${meta.quick === '1' ? ' (QUICK; the full mode: 15,000 idle, 10 s.)' : ''}`);
   p();
   p('| figure | kefu | Node ws | Nchan | kefu/Node | kefu/Nchan |');
   p('|---|---:|---:|---:|---:|---:|');
@@ -223,7 +226,7 @@ if (runs.lat) {
 if (runs.slow) {
   p('## 5. Slow consumers');
   p();
-  p(`50 pairs at 5,000 msg/s with 400-byte messages: one step as it is, then the same step (${meta.quick === '1' ? 5 : 30} s) with 1 % of the connections no longer reading (they were opened with a 4 KB SO_RCVBUF, so their backlog reaches the server sooner); they keep sending. The others' latency should not move, the server's memory should stay bounded (kefu: at most [Relay] SendQueueMax = 256 frames per reader, then the reader is dropped with 1008).`);
+  p(`50 pairs at 5,000 msg/s with 400-byte messages: one step as it is, then the same step (${meta.slow_sec || 30} s) with 1 % of the connections no longer reading (they were opened with a 4 KB SO_RCVBUF, so their backlog reaches the server sooner); they keep sending. The others' latency should not move, the server's memory should stay bounded (kefu: at most [Relay] SendQueueMax = 256 frames per reader, then the reader is dropped with 1008).`);
   p();
   p('| figure | kefu | Node ws | Nchan | kefu/Node | kefu/Nchan |');
   p('|---|---:|---:|---:|---:|---:|');
@@ -257,7 +260,7 @@ if (runs.storm) {
   const dropped = med('storm', 'kefu', (r) => r.R.storm_dropped);
   p('## 6. Reconnect storm');
   p();
-  p(`${fmt(dropped)} connections (every idle connection and every chatting visitor) are reset at once, without a close frame, while 200 pairs chat at 1,000 msg/s; all reconnect at once (kefu visitors with \`last_seq\` = the last seq they saw, kefu agents with new tickets). "Back" = the WebSocket handshake succeeded again. Stored = \`ack\`s the chatting agents received during the step; delivered = distinct agent messages (by seq, in order) their visitors received, replays included; recovered = those of them sent before the visitor was back; missed = stored - delivered. Nchan has no acks or seq: only its times are comparable.${meta.quick === '1' ? ' QUICK uses 5,000 idle connections; the full mode 15,000.' : ''}`);
+  p(`${fmt(dropped)} connections (every idle connection and every chatting visitor) are reset at once, without a close frame, while 200 pairs chat at 1,000 msg/s; all reconnect at once (kefu visitors with \`last_seq\` = the last seq they saw, kefu agents with new tickets). "Back" = the WebSocket handshake succeeded again. Stored = \`ack\`s the chatting agents received during the step; delivered = distinct agent messages (by seq, in order) their visitors received, replays included; recovered = those of them sent before the visitor was back; missed = stored - delivered. Nchan has no acks or seq: only its times are comparable.${meta.quick === '1' ? ' QUICK uses fewer idle connections than the full mode (15,000).' : ''}`);
   p();
   p('| figure | kefu | Node ws | Nchan | kefu/Node | kefu/Nchan | better |');
   p('|---|---:|---:|---:|---:|---:|---|');
@@ -291,7 +294,7 @@ if (runs.api) {
   const [, infoSize, , linkSize] = sizes.split(' ');
   p('## API through lighttpd');
   p();
-  p(`\`wrk -t1 -c32 --latency\` for ${meta.quick === '1' ? 3 : 10} s per figure, against one lighttpd (one process, on the server core) in front of kefu-api (4 worker threads), the bare FastCGI app (\`tests/bench/peers/bare-fcgi.c\`, 4 threads, answering the bytes kefu-api answered: ${infoSize} bytes for info, ${linkSize} for link) and static files with the same bytes. \`info\` is logged in (Bearer token) and runs first, on an empty Redis (no live visitors, so its answer is small); each \`POST /api/link\` issues a real visitor key in Redis.`);
+  p(`\`wrk -t1 -c32 --latency\` for ${meta.wrk_sec || 10} s per figure, against one lighttpd (one process, on the server core) in front of kefu-api (4 worker threads), the bare FastCGI app (\`tests/bench/peers/bare-fcgi.c\`, 4 threads, answering the bytes kefu-api answered: ${infoSize} bytes for info, ${linkSize} for link) and static files with the same bytes. \`info\` is logged in (Bearer token) and runs first, on an empty Redis (no live visitors, so its answer is small); each \`POST /api/link\` issues a real visitor key in Redis.`);
   p();
   p('| endpoint | kefu req/s | bare FastCGI req/s | static file req/s | kefu/bare | kefu/static | kefu p50 / p99 ms | bare p50 / p99 ms | non-2xx (kefu) |');
   p('|---|---:|---:|---:|---:|---:|---|---|---:|');

@@ -3,7 +3,7 @@
 # BENCHMARKS.md. Not a test: `make test` never runs it.
 #
 #   make bench            full: every scenario 3 times, the median reported (~45 min)
-#   make bench QUICK=1    one run of each scenario, shorter steps (~3 min)
+#   make bench QUICK=1    one run of each scenario, shorter steps, fewer connections (~2 min)
 #   bash tests/bench/run.sh [--quick] [--out FILE] [--only LIST]
 #       LIST: comma-separated scenarios: held,held4,tput,lat,slow,storm,api
 #       (held4, the 4-node connection count, runs in the full mode only)
@@ -52,7 +52,7 @@ while (($#)); do
 	shift
 done
 
-say() { echo "bench: $*" >&2; }
+say() { echo "bench: [$(($(date +%s) - ${T_START:-$(date +%s)}))s] $*" >&2; }
 die() {
 	echo "bench: error: $*" >&2
 	exit 1
@@ -68,11 +68,17 @@ if ((QUICK)); then
 	SETTLE=1
 	STEP_SEC=1
 	DRAIN=1
-	RATES=2000,10000,20000,30000,40000,60000,80000,100000,130000,160000
+	RATES=2000,10000,20000,40000,80000,160000
 	LAT_SEC=2
 	WRK_SEC=2
 	STORM_IDLE=3000
-	SLOW_SEC=3
+	STORM_AFTER=1
+	STORM_DRAIN=1
+	SLOW_SEC=2
+	# a smoke version: fewer connections than the fd limit
+	HELD_IDLE=2000
+	HELD_PAIRS=1000
+	LAT_IDLE=3000
 	ONLY=${ONLY//held4/}
 else
 	RUNS=3
@@ -85,13 +91,15 @@ else
 	LAT_SEC=10
 	WRK_SEC=10
 	STORM_IDLE=15000
+	STORM_AFTER=2
+	STORM_DRAIN=3
 	SLOW_SEC=30
+	# connections held on one node: up to the 20,000 open files a process
+	# may have (hard limit here); the relay needs ~10 for itself
+	HELD_IDLE=10000
+	HELD_PAIRS=4995
+	LAT_IDLE=15000
 fi
-# connections held on one node: up to the 20,000 open files a process may
-# have (hard limit here); the relay needs ~10 for itself
-HELD_IDLE=10000
-HELD_PAIRS=4995
-LAT_IDLE=15000
 TPUT_PAIRS=1000
 WRK_CONNS=32
 
@@ -485,8 +493,8 @@ scen_slow() {
 # reconnect (kefu visitors with last_seq); time until 99 % / all are back,
 # and the agents' stored messages against what their visitors received
 scen_storm() {
-	local r args=(--idle "$STORM_IDLE" --pairs 200 --rates 1000 --step-sec 120 --storm-after 2
-		--drain-sec 3 --settle-sec "$SETTLE" --stop-p99-ms 1000000)
+	local r args=(--idle "$STORM_IDLE" --pairs 200 --rates 1000 --step-sec 120
+		--storm-after "$STORM_AFTER" --drain-sec "$STORM_DRAIN" --settle-sec "$SETTLE" --stop-p99-ms 1000000)
 	for ((r = 1; r <= RUNS; r++)); do
 		kefu_fresh 1
 		# shellcheck disable=SC2046
@@ -605,6 +613,14 @@ if want api; then scen_api; fi
 {
 	echo "quick=$QUICK"
 	echo "runs=$RUNS"
+	echo "step_sec=$STEP_SEC"
+	echo "drain_sec=$DRAIN"
+	echo "lat_sec=$LAT_SEC"
+	echo "wrk_sec=$WRK_SEC"
+	echo "slow_sec=$SLOW_SEC"
+	echo "held_idle=$HELD_IDLE"
+	echo "held_pairs=$HELD_PAIRS"
+	echo "lat_idle=$LAT_IDLE"
 	echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "seconds=$(($(date +%s) - T_START))"
 	echo "load_start=$LOAD_START"
