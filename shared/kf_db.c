@@ -2,6 +2,7 @@
 
 #include "kf_db.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -32,6 +33,7 @@ struct conn {
 	MYSQL *mysql;
 	time_t opened;
 	int64_t next_attempt_ms;
+	int64_t failed_ms; /* when its last connect failed */
 	int backoff_ms;
 	struct stmt_slot stmts[STMT_CACHE];
 	size_t nstmts;
@@ -137,16 +139,25 @@ static void set_error(struct conn *c, const char *what, const char *msg)
 	snprintf(c->error, sizeof(c->error), "%s: %s", what, msg);
 }
 
+/*
+ * When a connection of this process last got through, per side (0 primary,
+ * 1 replica): a connection waiting out its backoff tries again at once once
+ * another (another worker's) has connected after its own failure, so the
+ * server's return is seen by every worker, not one by one.
+ */
+static _Atomic int64_t connected_ms[2];
+
 static int conn_open(struct kf_db *db, struct conn *c)
 {
 	bool had_failed = c->backoff_ms != 0;
+	int side = c == &db->replica;
 
 	if (c->mysql && db->lifetime_sec && time(NULL) - c->opened > db->lifetime_sec &&
 	    !(db->in_tx && c == &db->primary))
 		conn_close(c);
 	if (c->mysql)
 		return 0;
-	if (now_ms() < c->next_attempt_ms)
+	if (now_ms() < c->next_attempt_ms && atomic_load(&connected_ms[side]) <= c->failed_ms)
 		return KF_ERR_STORE;
 	c->mysql = mysql_init(NULL);
 	if (!c->mysql)
@@ -167,9 +178,11 @@ static int conn_open(struct kf_db *db, struct conn *c)
 		c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : BACKOFF_MIN_MS;
 		if (c->backoff_ms > BACKOFF_MAX_MS)
 			c->backoff_ms = BACKOFF_MAX_MS;
-		c->next_attempt_ms = now_ms() + c->backoff_ms;
+		c->failed_ms = now_ms();
+		c->next_attempt_ms = c->failed_ms + c->backoff_ms;
 		return KF_ERR_STORE;
 	}
+	atomic_store(&connected_ms[side], now_ms());
 	if (had_failed)
 		kf_info("mysql %s: connected again", c->name);
 	c->backoff_ms = 0;
