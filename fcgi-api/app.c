@@ -72,13 +72,15 @@ static bool authenticate(struct kf_worker *w, struct kf_req *req, struct kf_repl
 	if (req->route->auth == KF_AUTH_RBAC) {
 		/* the permission check needs the RBAC version: same round trip,
 		 * and so does what the route reads whoever asks */
-		struct kf_store_cmd pre;
+		struct kf_store_cmd view, *pre = NULL;
 
-		if (req->route->prefetch == KF_PREFETCH_VIEW)
-			kf_store_chat_view_cmd(&pre, w->api->prefix, 0, time(NULL));
+		if (req->route->prefetch == KF_PREFETCH_VIEW) {
+			kf_store_chat_view_cmd(&view, w->api->prefix, 0, time(NULL));
+			pre = &view;
+		}
 		rc = kf_store_session_get_rbac(w->redis, w->api->prefix, token, len,
-					       &req->session, req->rbac_version,
-					       req->route->prefetch ? &pre : NULL, &req->prefetched);
+					       &req->session, req->rbac_version, pre,
+					       &req->prefetched);
 		req->has_rbac_version = rc != KF_ERR_STORE;
 	} else {
 		rc = kf_store_session_get(w->redis, w->api->prefix, token, len, &req->session);

@@ -240,12 +240,13 @@ int kf_store_agent_attach(struct kf_redis *r, const char *prefix, int64_t admin_
 			  const char *node, long cap, int64_t *gen, struct kf_pairs *bound,
 			  struct kf_pairs *assigned, char *old_node);
 /*
- * A store call prepared for the relay's asynchronous Redis connection
- * (hiredis async): EVALSHA of the script with its arguments.  argv points
- * into the struct and into the strings handed to the builder, which must
- * live until the command is sent (redisAsyncCommandArgv copies it at
- * once).  An answer for which kf_store_noscript() is true means Redis has
- * lost its scripts: make the synchronous call instead, which loads it.
+ * A store call prepared once and sent on either connection: EVALSHA of
+ * the script with its arguments (or a plain command, script NULL).  argv
+ * points into the struct and into the strings handed to the builder, which
+ * must live as long as the struct.  On the relay's asynchronous connection
+ * (redisAsyncCommandArgv) an answer for which kf_store_noscript() is true
+ * means Redis has lost its scripts: kf_store_run() the same call, which
+ * loads it.
  */
 #define KF_STORE_CMD_ARGS 14
 #define KF_STORE_CMD_NUMS 5
@@ -257,6 +258,12 @@ struct kf_store_cmd {
 	char num[KF_STORE_CMD_NUMS][24];    /* the numbers among the arguments */
 };
 bool kf_store_noscript(const redisReply *reply);
+/*
+ * Run c synchronously (by its text when Redis does not know the script).
+ * The reply (caller frees), or NULL (logged as the script name) on an
+ * outage or an error.
+ */
+redisReply *kf_store_run(struct kf_redis *r, const char *name, struct kf_store_cmd *c);
 
 /*
  * The visitor's conversation ends (it left, timed out, or its grace ran
@@ -264,23 +271,17 @@ bool kf_store_noscript(const redisReply *reply);
  * agents.  out->assigned must be released.  KF_ERR_NOTFOUND when gen is
  * stale (a newer connection owns the key).
  */
-int kf_store_visitor_leave(struct kf_redis *r, const char *prefix, const char *key, int64_t gen,
-			   const char *reason, long cap, struct kf_leave *out);
 void kf_store_visitor_leave_cmd(struct kf_store_cmd *c, const char *prefix, const char *key,
 				int64_t gen, const char *reason, long cap);
 /* The answer of a leave or grace call (NULL or an error: KF_ERR_STORE). */
 int kf_store_visitor_leave_parse(const redisReply *reply, struct kf_leave *out);
 /* The visitor's connection dropped: keep it for grace_sec (P graces). */
-int kf_store_visitor_grace(struct kf_redis *r, const char *prefix, const char *key, int64_t gen,
-			   long grace_sec, time_t now, struct kf_leave *out);
 void kf_store_visitor_grace_cmd(struct kf_store_cmd *c, const char *prefix, const char *key,
 				int64_t gen, long grace_sec, time_t now);
 /*
  * The agent's connection dropped: stop assigning to it and start its grace
  * period; visitors receives its visitors.
  */
-int kf_store_agent_drop(struct kf_redis *r, const char *prefix, int64_t admin_id, int64_t gen,
-			long grace_sec, time_t now, struct kf_pairs *visitors);
 void kf_store_agent_drop_cmd(struct kf_store_cmd *c, const char *prefix, int64_t admin_id,
 			     int64_t gen, long grace_sec, time_t now);
 int kf_store_agent_drop_parse(const redisReply *reply, struct kf_pairs *visitors);
@@ -305,8 +306,6 @@ int kf_store_sweep(struct kf_redis *r, const char *prefix, const char *node, lon
  * Publish msg to the node that holds visitor id (kind 'v') or agent id
  * (kind 'a'), unless that is node itself (then nothing is sent).
  */
-int kf_store_route(struct kf_redis *r, const char *prefix, char kind, const char *id,
-		   const char *node, const char *msg);
 void kf_store_route_cmd(struct kf_store_cmd *c, const char *prefix, char kind, const char *id,
 			const char *node, const char *msg);
 

@@ -467,11 +467,11 @@ bool kf_store_noscript(const redisReply *reply)
  * when Redis does not know it yet.  Returns the reply (caller frees), or
  * NULL (logged) on an outage or a script error.
  */
-static redisReply *run(struct kf_redis *r, const char *name, struct kf_store_cmd *c)
+redisReply *kf_store_run(struct kf_redis *r, const char *name, struct kf_store_cmd *c)
 {
 	redisReply *reply = kf_redis_cmdargv(r, c->argc, c->argv, c->lens);
 
-	if (kf_store_noscript(reply)) {
+	if (c->script && kf_store_noscript(reply)) {
 		freeReplyObject(reply);
 		c->argv[0] = "EVAL";
 		c->argv[1] = c->script;
@@ -480,21 +480,21 @@ static redisReply *run(struct kf_redis *r, const char *name, struct kf_store_cmd
 		reply = kf_redis_cmdargv(r, c->argc, c->argv, c->lens);
 	}
 	if (reply && reply->type == REDIS_REPLY_ERROR) {
-		kf_err("redis script %s: %s", name, reply->str);
+		kf_err("redis %s%s: %s", c->script ? "script " : "", name, reply->str);
 		freeReplyObject(reply);
 		return NULL;
 	}
 	return reply;
 }
 
-/* Run script with ARGV = prefix, cap, then the n strings in args (see run). */
+/* Run script with ARGV = prefix, cap, then the n strings in args (kf_store_run). */
 static redisReply *eval(struct kf_redis *r, const char *name, const char *script,
 			const char *prefix, long cap, const char *const *args, size_t n)
 {
 	struct kf_store_cmd c;
 
 	build(&c, script, prefix, cap, args, n);
-	return run(r, name, &c);
+	return kf_store_run(r, name, &c);
 }
 
 long long kf_store_elem_int(const redisReply *a, size_t i)
@@ -666,7 +666,7 @@ redisReply *kf_store_chat_view(struct kf_redis *r, const char *prefix, int64_t a
 	struct kf_store_cmd c;
 
 	kf_store_chat_view_cmd(&c, prefix, admin_id, time(NULL));
-	return run(r, "view", &c);
+	return kf_store_run(r, "view", &c);
 }
 
 /* Map a script's leading status to an error code. */
@@ -799,36 +799,6 @@ int kf_store_visitor_leave_parse(const redisReply *reply, struct kf_leave *out)
 	return rc;
 }
 
-/* Run c synchronously and parse its kf_leave answer. */
-static int run_leave(struct kf_redis *r, const char *name, struct kf_store_cmd *c,
-		     struct kf_leave *out)
-{
-	redisReply *reply = run(r, name, c);
-	int rc = kf_store_visitor_leave_parse(reply, out);
-
-	if (reply)
-		freeReplyObject(reply);
-	return rc;
-}
-
-int kf_store_visitor_leave(struct kf_redis *r, const char *prefix, const char *key, int64_t gen,
-			   const char *reason, long cap, struct kf_leave *out)
-{
-	struct kf_store_cmd c;
-
-	kf_store_visitor_leave_cmd(&c, prefix, key, gen, reason, cap);
-	return run_leave(r, "visitor_leave", &c, out);
-}
-
-int kf_store_visitor_grace(struct kf_redis *r, const char *prefix, const char *key, int64_t gen,
-			   long grace_sec, time_t now, struct kf_leave *out)
-{
-	struct kf_store_cmd c;
-
-	kf_store_visitor_grace_cmd(&c, prefix, key, gen, grace_sec, now);
-	return run_leave(r, "visitor_grace", &c, out);
-}
-
 void kf_store_agent_drop_cmd(struct kf_store_cmd *c, const char *prefix, int64_t admin_id,
 			     int64_t gen, long grace_sec, time_t now)
 {
@@ -852,21 +822,6 @@ int kf_store_agent_drop_parse(const redisReply *reply, struct kf_pairs *visitors
 	rc = status_rc(reply);
 	if (rc == 0)
 		take_pairs(elem(reply, 1), visitors);
-	return rc;
-}
-
-int kf_store_agent_drop(struct kf_redis *r, const char *prefix, int64_t admin_id, int64_t gen,
-			long grace_sec, time_t now, struct kf_pairs *visitors)
-{
-	struct kf_store_cmd c;
-	redisReply *reply;
-	int rc;
-
-	kf_store_agent_drop_cmd(&c, prefix, admin_id, gen, grace_sec, now);
-	reply = run(r, "agent_drop", &c);
-	rc = kf_store_agent_drop_parse(reply, visitors);
-	if (reply)
-		freeReplyObject(reply);
 	return rc;
 }
 
@@ -982,20 +937,6 @@ void kf_store_route_cmd(struct kf_store_cmd *c, const char *prefix, char kind, c
 	c->num[0][0] = kind;
 	c->num[0][1] = '\0';
 	build(c, route_lua, prefix, 0, args, 4);
-}
-
-int kf_store_route(struct kf_redis *r, const char *prefix, char kind, const char *id,
-		   const char *node, const char *msg)
-{
-	struct kf_store_cmd c;
-	redisReply *reply;
-
-	kf_store_route_cmd(&c, prefix, kind, id, node, msg);
-	reply = run(r, "route", &c);
-	if (!reply)
-		return KF_ERR_STORE;
-	freeReplyObject(reply);
-	return 0;
 }
 
 void kf_store_script_sha(const char *script, char out[41])

@@ -17,7 +17,6 @@
 #include <hiredis/adapters/libuv.h>
 
 #include "kf_config.h"
-#include "kf_err.h"
 #include "kf_log.h"
 #include "kf_mem.h"
 #include "kf_redis.h"
@@ -257,85 +256,80 @@ bool kf_bus_cmdargv(redisCallbackFn *fn, void *priv, int argc, const char **argv
 	return redisAsyncCommandArgv(kf_relay.cmd, fn, priv, argc, argv, argvlen) == REDIS_OK;
 }
 
-/* A publish or route call in flight, kept to be sent again synchronously. */
+/*
+ * A publish or route call in flight: prepared once (its arguments point
+ * into this struct), sent again synchronously when its answer is lost.
+ */
 struct resend {
-	char kind;            /* 'p' PUBLISH to node id; 'v' or 'a': route to visitor/agent id */
-	char id[KF_NODE_MAX > KF_KEY_LEN + 1 ? KF_NODE_MAX : KF_KEY_LEN + 1];
+	struct kf_store_cmd cmd;
+	char channel[CHANNEL_MAX]; /* PUBLISH: PREFIX n:NODE */
+	char id[KF_KEY_LEN + 1];   /* route: the visitor's key or the agent's id */
 	char msg[];
 };
 
-static int resend_sync(const struct resend *rs)
+static void resend_sync(struct resend *rs)
 {
-	redisReply *reply;
+	redisReply *reply = kf_store_run(kf_relay.redis, rs->cmd.script ? "route" : "PUBLISH",
+					 &rs->cmd);
 
-	if (rs->kind != 'p')
-		return kf_store_route(kf_relay.redis, kf_relay.prefix, rs->kind, rs->id,
-				      kf_relay.node, rs->msg);
-	reply = kf_redis_cmd(kf_relay.redis, "PUBLISH %sn:%s %s", kf_relay.prefix, rs->id, rs->msg);
-	if (!reply)
-		return KF_ERR_STORE;
-	freeReplyObject(reply);
-	return 0;
+	if (reply)
+		freeReplyObject(reply);
+	else
+		kf_warn("unable to reach the node of %.6s...", rs->cmd.script ? rs->id : rs->channel);
+	free(rs);
 }
 
 static void on_sent(redisAsyncContext *ac, void *r, void *priv)
 {
-	struct resend *rs = priv;
 	redisReply *reply = r;
 
 	(void)ac;
 	if (!reply || kf_store_noscript(reply)) { /* lost on the way, or the script was */
-		if (resend_sync(rs) != 0)
-			kf_warn("unable to reach the node of %c %.6s...", rs->kind, rs->id);
-	} else if (reply->type == REDIS_REPLY_ERROR) {
-		kf_err("redis (commands): %s", reply->str);
+		resend_sync(priv);
+		return;
 	}
-	free(rs);
+	if (reply->type == REDIS_REPLY_ERROR)
+		kf_err("redis (commands): %s", reply->str);
+	free(priv);
 }
 
 /* Send rs's call on "cmd", or at once on the synchronous connection. */
 static void send_or_resend(struct resend *rs)
 {
-	struct kf_store_cmd c;
-	char channel[CHANNEL_MAX];
-
-	if (rs->kind == 'p') {
-		snprintf(channel, sizeof(channel), "%sn:%s", kf_relay.prefix, rs->id);
-		c.argc = 3;
-		c.argv[0] = "PUBLISH";
-		c.argv[1] = channel;
-		c.argv[2] = rs->msg;
-		for (int i = 0; i < c.argc; i++)
-			c.lens[i] = strlen(c.argv[i]);
-	} else {
-		kf_store_route_cmd(&c, kf_relay.prefix, rs->kind, rs->id, kf_relay.node, rs->msg);
-	}
-	if (kf_bus_cmdargv(on_sent, rs, c.argc, c.argv, c.lens))
-		return;
-	if (resend_sync(rs) != 0)
-		kf_warn("unable to reach the node of %c %.6s...", rs->kind, rs->id);
-	free(rs);
+	if (!kf_bus_cmdargv(on_sent, rs, rs->cmd.argc, rs->cmd.argv, rs->cmd.lens))
+		resend_sync(rs);
 }
 
-static struct resend *resend_new(char kind, const char *id, const char *msg)
+static struct resend *resend_new(const char *msg)
 {
 	size_t len = strlen(msg);
-	struct resend *rs = kf_xmalloc(sizeof(*rs) + len + 1);
+	struct resend *rs = kf_xcalloc(1, sizeof(*rs) + len + 1);
 
-	rs->kind = kind;
-	snprintf(rs->id, sizeof(rs->id), "%s", id);
 	memcpy(rs->msg, msg, len + 1);
 	return rs;
 }
 
 void kf_bus_publish(const char *node, const char *msg)
 {
-	send_or_resend(resend_new('p', node, msg));
+	struct resend *rs = resend_new(msg);
+
+	snprintf(rs->channel, sizeof(rs->channel), "%sn:%s", kf_relay.prefix, node);
+	rs->cmd.argc = 3;
+	rs->cmd.argv[0] = "PUBLISH";
+	rs->cmd.argv[1] = rs->channel;
+	rs->cmd.argv[2] = rs->msg;
+	for (int i = 0; i < rs->cmd.argc; i++)
+		rs->cmd.lens[i] = strlen(rs->cmd.argv[i]);
+	send_or_resend(rs);
 }
 
 void kf_bus_route(char kind, const char *id, const char *msg)
 {
-	send_or_resend(resend_new(kind, id, msg));
+	struct resend *rs = resend_new(msg);
+
+	snprintf(rs->id, sizeof(rs->id), "%s", id);
+	kf_store_route_cmd(&rs->cmd, kf_relay.prefix, kind, rs->id, kf_relay.node, rs->msg);
+	send_or_resend(rs);
 }
 
 void kf_bus_heartbeat(void)

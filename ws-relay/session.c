@@ -334,117 +334,100 @@ void kf_session_established(struct lws *wsi, struct kf_conn *c)
 	pending_free(p);
 }
 
-/* A departure on its way to the store, with what its answer needs. */
+/*
+ * A departure on its way to the store: the call, prepared once (its
+ * arguments point into this struct), and what its answer needs.
+ */
 struct departure {
 	char kind;               /* 'l' visitor leaves, 'g' visitor's grace, 'a' agent dropped */
 	char key[KF_KEY_LEN + 1];
 	int64_t admin_id;
-	int64_t gen;
-	time_t now;
 	char reason[16];         /* 'l': left, dropped, idle or gone */
+	struct kf_store_cmd cmd;
 };
 
-/* What follows from a departure the store answered with rc. */
-static void departed(const struct departure *d, int rc, struct kf_leave *out,
-		     struct kf_pairs *visitors)
+/* What follows from a departure the store answered with reply (NULL: none). */
+static void departed(struct departure *d, const redisReply *reply)
 {
+	struct kf_leave out = { 0 };
+	struct kf_pairs visitors = { 0 };
+	int rc = d->kind == 'a' ? kf_store_agent_drop_parse(reply, &visitors)
+				: kf_store_visitor_leave_parse(reply, &out);
+
 	if (rc == KF_ERR_STORE) {
 		if (d->kind == 'a')
 			kf_err("agent %lld: unable to record the dropped connection",
 			       (long long)d->admin_id);
 		else
 			kf_err("visitor %.6s...: unable to record the end of the chat", d->key);
-		return;
+	} else if (rc == 0) { /* otherwise a newer connection owns it */
+		switch (d->kind) {
+		case 'l':
+			kf_relay_event(KF_EVENT_CLOSE, d->key, out.agent, 0, false, d->reason,
+				       strlen(d->reason));
+			if (out.agent)
+				kf_route_notice_agent(out.agent, "close", kf_relay.msg_chat_ended,
+						      d->key);
+			kf_route_bindings(&out.assigned);
+			break;
+		case 'g':
+			kf_info("visitor %.6s... dropped; waiting %lds for it", d->key,
+				kf_relay.visitor_grace);
+			break;
+		default:
+			for (size_t i = 0; i < visitors.n; i++)
+				kf_route_notice_visitor(visitors.v[i].visitor, "system",
+							kf_relay.msg_agent_away);
+			break;
+		}
 	}
-	if (rc != 0)
-		return; /* a newer connection owns it */
-	switch (d->kind) {
-	case 'l':
-		kf_relay_event(KF_EVENT_CLOSE, d->key, out->agent, 0, false, d->reason,
-			       strlen(d->reason));
-		if (out->agent)
-			kf_route_notice_agent(out->agent, "close", kf_relay.msg_chat_ended, d->key);
-		kf_route_bindings(&out->assigned);
-		break;
-	case 'g':
-		kf_info("visitor %.6s... dropped; waiting %lds for it", d->key, kf_relay.visitor_grace);
-		break;
-	default:
-		for (size_t i = 0; i < visitors->n; i++)
-			kf_route_notice_visitor(visitors->v[i].visitor, "system",
-						kf_relay.msg_agent_away);
-		break;
-	}
-}
-
-static int depart_sync(const struct departure *d, struct kf_leave *out,
-		       struct kf_pairs *visitors)
-{
-	switch (d->kind) {
-	case 'l':
-		return kf_store_visitor_leave(kf_relay.redis, kf_relay.prefix, d->key, d->gen,
-					      d->reason, kf_relay.cap, out);
-	case 'g':
-		return kf_store_visitor_grace(kf_relay.redis, kf_relay.prefix, d->key, d->gen,
-					      kf_relay.visitor_grace, d->now, out);
-	default:
-		return kf_store_agent_drop(kf_relay.redis, kf_relay.prefix, d->admin_id, d->gen,
-					   kf_relay.agent_grace, d->now, visitors);
-	}
-}
-
-static void depart_done(struct departure *d, int rc, struct kf_leave *out,
-			struct kf_pairs *visitors)
-{
-	departed(d, rc, out, visitors);
-	kf_pairs_release(&out->assigned);
-	kf_pairs_release(visitors);
+	kf_pairs_release(&out.assigned);
+	kf_pairs_release(&visitors);
 	free(d);
+}
+
+/* The same call on the synchronous connection, then what follows. */
+static void depart_sync(struct departure *d)
+{
+	redisReply *reply = kf_store_run(kf_relay.redis, "departure", &d->cmd);
+
+	departed(d, reply);
+	if (reply)
+		freeReplyObject(reply);
 }
 
 static void on_departed(redisAsyncContext *ac, void *r, void *priv)
 {
-	struct departure *d = priv;
 	redisReply *reply = r;
-	struct kf_leave out = { 0 };
-	struct kf_pairs visitors = { 0 };
-	int rc;
 
 	(void)ac;
 	if (!reply || kf_store_noscript(reply)) /* lost on the way, or the script was */
-		rc = depart_sync(d, &out, &visitors);
-	else if (d->kind == 'a')
-		rc = kf_store_agent_drop_parse(reply, &visitors);
+		depart_sync(priv);
 	else
-		rc = kf_store_visitor_leave_parse(reply, &out);
-	depart_done(d, rc, &out, &visitors);
+		departed(priv, reply);
 }
 
 /* Record a departure on the asynchronous connection (when it is down: now). */
 static void depart(char kind, const char *key, int64_t admin_id, int64_t gen, const char *reason)
 {
 	struct departure *d = kf_xcalloc(1, sizeof(*d));
-	struct kf_store_cmd c;
-	struct kf_leave out = { 0 };
-	struct kf_pairs visitors = { 0 };
+	time_t now = time(NULL);
 
 	d->kind = kind;
 	snprintf(d->key, sizeof(d->key), "%s", key);
 	d->admin_id = admin_id;
-	d->gen = gen;
-	d->now = time(NULL);
 	snprintf(d->reason, sizeof(d->reason), "%s", reason);
 	if (kind == 'l')
-		kf_store_visitor_leave_cmd(&c, kf_relay.prefix, d->key, gen, d->reason, kf_relay.cap);
+		kf_store_visitor_leave_cmd(&d->cmd, kf_relay.prefix, d->key, gen, d->reason,
+					   kf_relay.cap);
 	else if (kind == 'g')
-		kf_store_visitor_grace_cmd(&c, kf_relay.prefix, d->key, gen, kf_relay.visitor_grace,
-					   d->now);
+		kf_store_visitor_grace_cmd(&d->cmd, kf_relay.prefix, d->key, gen,
+					   kf_relay.visitor_grace, now);
 	else
-		kf_store_agent_drop_cmd(&c, kf_relay.prefix, admin_id, gen, kf_relay.agent_grace,
-					d->now);
-	if (kf_bus_cmdargv(on_departed, d, c.argc, c.argv, c.lens))
-		return;
-	depart_done(d, depart_sync(d, &out, &visitors), &out, &visitors);
+		kf_store_agent_drop_cmd(&d->cmd, kf_relay.prefix, admin_id, gen,
+					kf_relay.agent_grace, now);
+	if (!kf_bus_cmdargv(on_departed, d, d->cmd.argc, d->cmd.argv, d->cmd.lens))
+		depart_sync(d);
 }
 
 /* A visitor's conversation is over: the store unbinds it, its agent is told. */
