@@ -169,14 +169,20 @@ static int on_writable(struct kf_conn *c)
 			lws_callback_on_writable(c->wsi);
 		return 0;
 	}
-	if (c->close_code) {
+	if (c->close_code && !c->close_started) {
 		/*
 		 * Start the polite close (close frame, wait for the echo) with
 		 * one explicit call.  Returning -1 here instead makes Debian's
 		 * lws 4.1.6 (a _DEBUG build on libuv) close twice in a row,
 		 * and the second call drops the socket before the close frame
-		 * is written.  The polite path does not free the wsi.
+		 * is written.  The polite path does not free the wsi.  Only
+		 * once: lws may call back writable again while it waits for
+		 * the client's close, and a second kill there drops the
+		 * socket at once.  The client may still be sending (a flood),
+		 * and its next write then meets a reset, which makes it lose
+		 * the close frame it has not read yet (it sees 1006).
 		 */
+		c->close_started = true;
 		lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
 				 (unsigned char *)c->close_reason, strlen(c->close_reason));
 		lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_SYNC);

@@ -98,6 +98,7 @@ struct kf_conn {
 	int close_code;               /* set: close once the queue is written */
 	time_t close_at;              /* when the close was asked for */
 	char close_reason[64];
+	bool close_started;           /* lws is doing the close handshake */
 	bool ended;                   /* the store is already up to date */
 	bool leaving;                 /* closed for a reason that ends the chat */
 	bool in_map;

@@ -560,12 +560,27 @@ test('bad input: error frames that keep the connection, and closes with RFC 6455
     });
 
     await t.test('more than MaxMessagesPerSec (20): close 1008, and the visitor has left', async () => {
-      const v = await fresh('visitor (flood)');
-      for (let i = 0; i < 40; i++) v.client.send({ type: 'ping' });
-      assert.equal((await v.client.waitClosed()).code, 1008);
+      // Several times, through the web server and straight to the relay
+      // (as behind a proxy that passes resets on): the client is still
+      // sending when the relay closes, and a relay that dropped the socket
+      // without waiting for the client's close made about half of the
+      // direct ones see 1006 (a reset) instead.
+      const relay = (process.env.KEFU_RELAY_URLS || '').split(/\s+/).filter(Boolean)[0];
+      const keys = [];
+      for (let n = 0; n < 12; n++) {
+        const from = ip();
+        const link = await S.link(from);
+        const url = n % 2 && relay ? relay + new URL(link.url).pathname + new URL(link.url).search : link.url;
+        const v = { key: link.ws_key, client: await S.connect(url, { from, label: `visitor (flood ${n})` }) };
+        await v.client.next('system');
+        for (let i = 0; i < 40; i++) v.client.send({ type: 'ping' });
+        assert.equal((await v.client.waitClosed()).code, 1008, `flood ${n}`);
+        keys.push(v.key);
+      }
       await sleep(300);
       const info = await S.info(admin, from);
-      assert.equal(info.user_clients.find((x) => x.ws_key === v.key), undefined, 'no grace period after a violation');
+      for (const k of keys)
+        assert.equal(info.user_clients.find((x) => x.ws_key === k), undefined, 'no grace period after a violation');
     });
 
     await t.test('up to MaxMessagesPerSec in a second is fine', async () => {
