@@ -178,7 +178,8 @@ static void begin_drain(void)
 		kf_conn_close(c, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down, reconnect");
 	HASH_ITER(hh, kf_relay.agents, c, tmp)
 		kf_conn_close(c, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down, reconnect");
-	uv_timer_start(&kf_relay.drain_timer, drain_check, 100, 100);
+	/* nothing to wait for: no 100 ms tick first */
+	uv_timer_start(&kf_relay.drain_timer, drain_check, kf_relay.nconns ? 100 : 0, 100);
 }
 
 static void on_signal(uv_signal_t *s, int signum)

@@ -34,7 +34,7 @@
 #include "relay.h"
 
 #define GROUP "writers"
-#define BLOCK_MS "500"
+#define BLOCK_MS "100" /* also how long a stop may wait for the writer */
 #define CLAIM_IDLE_MS "60000"
 #define CLAIM_EVERY_SEC 10
 #define CACHE_MAX 10000

@@ -31,9 +31,9 @@
  *
  * Phases, each bounded in time: connect the idle group, connect the chat
  * group, one ping per connection (answered), settle, sample the servers'
- * RSS and /proc/net/sockstat; then either hold (--hold-sec) or step the
- * total chat rate (--rates) for --step-sec each, draining up to --drain-sec
- * after each step; then close everything (1000) and exit.
+ * RSS and /proc/net/sockstat; then hold (--hold-sec), then step the total
+ * chat rate (--rates) for --step-sec each, draining up to --drain-sec after
+ * each step (either may be left out); then close everything (1000), exit.
  *
  * Output: a human-readable report on stdout, and machine-readable lines
  * starting with "R " (name value) and "S " (one per step, key=value).
@@ -146,7 +146,7 @@ static struct {
 	int pids[MAX_PIDS], npids;
 	const char *label;
 	double connect_timeout;
-	double storm_after;
+	double storm_after, storm_tail;
 	double stall_pct;
 } opt = {
 	.proto = P_KEFU,
@@ -162,6 +162,7 @@ static struct {
 	.ping_sec = 20,
 	.label = "run",
 	.connect_timeout = 15,
+	.storm_tail = 2,
 };
 
 static struct ctl *ctl;
@@ -1712,7 +1713,8 @@ static void usage(void)
 	      "                          no longer reading (small SO_RCVBUF from the start)\n"
 	      "  --storm-after S         in the first step, S s in: reset every idle connection\n"
 	      "                          and chatting visitor at once, reconnect them all, end the\n"
-	      "                          step 2 s after the last is back (--step-sec: at most)\n",
+	      "                          step --storm-tail-sec S (2) after the last is back\n"
+	      "                          (--step-sec: at most)\n",
 	      stderr);
 	exit(2);
 }
@@ -1795,6 +1797,8 @@ static void parse_args(int argc, char **argv)
 			opt.stall_pct = arg_num(v, 0.01, 100, a);
 		} else if (strcmp(a, "--storm-after") == 0) {
 			opt.storm_after = arg_num(v, 0.1, 600, a);
+		} else if (strcmp(a, "--storm-tail-sec") == 0) {
+			opt.storm_tail = arg_num(v, 0, 60, a);
 		} else if (strcmp(a, "--label") == 0) {
 			opt.label = v;
 		} else if (strcmp(a, "--pid") == 0) {
@@ -2029,16 +2033,16 @@ static bool step(int k, double rate, double *best10, double *best100)
 	take_sample(&a);
 	command(CMD_STEP, 0);
 	if (storm) {
-		/* end the step 2 s after the last dropped connection is back (or gave up) */
-		int64_t lim = ctl->end_ns;
+		/* end the step storm_tail s after the last dropped one is back (or gave up) */
+		int64_t lim = ctl->end_ns, tail = (int64_t)(opt.storm_tail * 1e9);
 
 		while (now_ns() < lim) {
 			uint64_t dropped_n = SUM(storm_dropped);
 
 			if (now_ns() > ctl->storm_ns + 500000000 && dropped_n &&
 			    SUM(storm_back) + SUM(storm_failed) >= dropped_n) {
-				if (ctl->end_ns > now_ns() + 2000000000)
-					__atomic_store_n(&ctl->end_ns, now_ns() + 2000000000, __ATOMIC_RELAXED);
+				if (ctl->end_ns > now_ns() + tail)
+					__atomic_store_n(&ctl->end_ns, now_ns() + tail, __ATOMIC_RELAXED);
 				break;
 			}
 			usleep(20000);

@@ -3,7 +3,7 @@
 # BENCHMARKS.md. Not a test: `make test` never runs it.
 #
 #   make bench            full: every scenario 3 times, the median reported (~45 min)
-#   make bench QUICK=1    one run of each scenario, shorter steps, fewer connections (~2 min)
+#   make bench QUICK=1    one run of each scenario, shorter steps, fewer connections (~1 min)
 #   bash tests/bench/run.sh [--quick] [--out FILE] [--only LIST]
 #       LIST: comma-separated scenarios: held,held4,tput,lat,slow,storm,api
 #       (held4, the 4-node connection count, runs in the full mode only)
@@ -65,20 +65,24 @@ if ((QUICK)); then
 	RUNS=1
 	RELAYS=2
 	HOLD_SEC=1
-	SETTLE=1
-	STEP_SEC=1
-	DRAIN=1
-	RATES=2000,10000,20000,40000,80000,160000
-	LAT_SEC=2
-	WRK_SEC=2
-	STORM_IDLE=3000
+	SETTLE=0.3
+	STEP_SEC=0.5
+	DRAIN=0.5
+	RATES=2000,10000,20000,40000,160000
+	LAT_SEC=1
+	WRK_SEC=1
+	STORM_IDLE=1500
 	STORM_AFTER=1
 	STORM_DRAIN=1
-	SLOW_SEC=2
-	# a smoke version: fewer connections than the fd limit
-	HELD_IDLE=2000
+	STORM_TAIL=0.5
+	SLOW_SEC=1
+	SLOW_DRAIN=0.5
+	# a smoke version: fewer connections than the fd limit; the connections
+	# held (1) and the latency step (4) are measured in one run per server
+	LAT_IDLE=1500
+	HELD_IDLE=$LAT_IDLE
 	HELD_PAIRS=1000
-	LAT_IDLE=3000
+	HELD_THEN_LAT=1
 	ONLY=${ONLY//held4/}
 else
 	RUNS=3
@@ -93,12 +97,15 @@ else
 	STORM_IDLE=15000
 	STORM_AFTER=2
 	STORM_DRAIN=3
+	STORM_TAIL=2
 	SLOW_SEC=30
+	SLOW_DRAIN=2
 	# connections held on one node: up to the 20,000 open files a process
 	# may have (hard limit here); the relay needs ~10 for itself
 	HELD_IDLE=10000
 	HELD_PAIRS=4995
 	LAT_IDLE=15000
+	HELD_THEN_LAT=0
 fi
 TPUT_PAIRS=1000
 WRK_CONNS=32
@@ -378,28 +385,36 @@ LGP=(taskset -c "$CCPU" "$LG")
 # ---------------------------------------------------------------- scenarios
 
 # (1) connections held up to the fd limit on one node, memory at 10k and at
-# the limit, after a ping on every connection
+# the limit, after a ping on every connection. QUICK (HELD_THEN_LAT): then
+# the latency step of (4) in the same run, its output copied to lat/.
 scen_held() {
-	local r
+	local r sys lat=()
+	((HELD_THEN_LAT)) && lat=(--rates 2000 --step-sec "$LAT_SEC" --drain-sec "$DRAIN" --stop-p99-ms 1000000)
 	for ((r = 1; r <= RUNS; r++)); do
 		kefu_fresh 1
 		# shellcheck disable=SC2046
 		record held kefu "$r" "${LGK[@]}" --keys rest --url "${RELAY_URLS[0]}" --idle $HELD_IDLE \
 			--pairs $HELD_PAIRS --connect-timeout 5 --hold-sec "$HOLD_SEC" --settle-sec "$SETTLE" --label held-kefu \
-			$(kefu_pids 1)
+			"${lat[@]}" $(kefu_pids 1)
 		# accept() failing with EMFILE once the relay is at its fd limit
 		echo "R relay_emfile_log_lines $(grep -c 'accept: errno 24' "$STACKDIR/log/kefu-relay1.log" || true)" \
 			>>"$RES/held/kefu.$r.txt"
 		node_start
 		record held node "$r" "${LGP[@]}" --proto node --url "$NODE_URL" --idle $HELD_IDLE \
 			--pairs $HELD_PAIRS --connect-timeout 5 --hold-sec "$HOLD_SEC" --settle-sec "$SETTLE" --label held-node \
-			--pid "node=$NODE_PID"
+			"${lat[@]}" --pid "node=$NODE_PID"
 		node_stop
 		nchan_start
 		record held nchan "$r" "${LGP[@]}" --proto nchan --url "$NCHAN_URL" --idle $HELD_IDLE \
 			--pairs $HELD_PAIRS --connect-timeout 5 --hold-sec "$HOLD_SEC" --settle-sec "$SETTLE" --label held-nchan \
-			--pid "nchan=$NCHAN_WORKER"
+			"${lat[@]}" --pid "nchan=$NCHAN_WORKER"
 		nchan_stop
+		if ((HELD_THEN_LAT)); then
+			mkdir -p "$RES/lat"
+			for sys in kefu node nchan; do
+				cp "$RES/held/$sys.$r.txt" "$RES/lat/$sys.$r.txt"
+			done
+		fi
 	done
 }
 
@@ -471,7 +486,7 @@ scen_lat() {
 # server's RSS, and whether it drops the stalled readers
 scen_slow() {
 	local r args=(--pairs 50 --rates 5000,5000 --step-sec "$SLOW_SEC" --stall-pct 1 --msg-bytes 400
-		--drain-sec 2 --settle-sec "$SETTLE" --stop-p99-ms 1000000)
+		--drain-sec "$SLOW_DRAIN" --settle-sec "$SETTLE" --stop-p99-ms 1000000)
 	for ((r = 1; r <= RUNS; r++)); do
 		kefu_fresh 1
 		# shellcheck disable=SC2046
@@ -494,7 +509,7 @@ scen_slow() {
 # and the agents' stored messages against what their visitors received
 scen_storm() {
 	local r args=(--idle "$STORM_IDLE" --pairs 200 --rates 1000 --step-sec 120
-		--storm-after "$STORM_AFTER" --drain-sec "$STORM_DRAIN" --settle-sec "$SETTLE" --stop-p99-ms 1000000)
+		--storm-after "$STORM_AFTER" --storm-tail-sec "$STORM_TAIL" --drain-sec "$STORM_DRAIN" --settle-sec "$SETTLE" --stop-p99-ms 1000000)
 	for ((r = 1; r <= RUNS; r++)); do
 		kefu_fresh 1
 		# shellcheck disable=SC2046
@@ -603,7 +618,8 @@ scen_api() {
 if want held; then scen_held; fi
 if want held4; then scen_held4; fi
 if want tput; then scen_tput; fi
-if want lat; then scen_lat; fi
+# QUICK: the held runs made the latency step too
+if want lat && ! { ((HELD_THEN_LAT)) && want held; }; then scen_lat; fi
 if want slow; then scen_slow; fi
 if want storm; then scen_storm; fi
 if want api; then scen_api; fi
@@ -621,6 +637,9 @@ if want api; then scen_api; fi
 	echo "held_idle=$HELD_IDLE"
 	echo "held_pairs=$HELD_PAIRS"
 	echo "lat_idle=$LAT_IDLE"
+	echo "rates=$RATES"
+	echo "lat_with_held=$( ((HELD_THEN_LAT)) && want held && want lat && echo 1 || echo 0)"
+	echo "storm_tail=$STORM_TAIL"
 	echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "seconds=$(($(date +%s) - T_START))"
 	echo "load_start=$LOAD_START"
