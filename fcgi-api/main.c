@@ -3,8 +3,9 @@
  *
  * Serves FastCGI either on standard input (spawned by lighttpd, spawn-fcgi
  * or mod_fcgid) or on its own socket (--listen PATH | :PORT | HOST:PORT).
- * [Api] Workers threads take turns accepting; each has its own Redis and
- * MySQL connections.  SIGTERM, SIGINT or SIGHUP: stop accepting, finish the
+ * [Api] Workers threads accept on the one socket (Linux wakes one of them
+ * per connection, no lock needed); each has its own Redis and MySQL
+ * connections.  SIGTERM, SIGINT or SIGHUP: stop accepting, finish the
  * requests in hand, exit 0.
  */
 #include "kf_compat.h"
@@ -36,7 +37,6 @@
 
 static volatile sig_atomic_t stopping;
 static int listen_fd = -1;
-static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void on_signal(int sig)
 {
@@ -110,9 +110,7 @@ static void *worker_main(void *arg)
 	while (!stopping) {
 		int rc;
 
-		pthread_mutex_lock(&accept_lock);
 		rc = stopping ? -1 : FCGX_Accept_r(&r);
-		pthread_mutex_unlock(&accept_lock);
 		if (rc < 0)
 			break;
 		serve_one(w, &r);

@@ -91,7 +91,7 @@ static const struct cfg_key cfg_table[] = {
 	I("Kafka", "MessageTimeoutMs", 30000, 100, 3600000),
 
 	S("Api", "Listen", "", 107),
-	I("Api", "Workers", 4, 1, 256),
+	I("Api", "Workers", 16, 1, 256),
 	I("Api", "MaxBodyBytes", 65536, 256, 16777216),
 	S("Api", "CorsAllowOrigins", "", 4096),
 	I("Api", "SessionLifetimeSec", 86400, 60, 31536000),

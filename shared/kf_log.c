@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <time.h>
@@ -14,6 +15,31 @@
 static const char *log_ident = "kefu";
 static atomic_int log_level = KF_LOG_INFO;
 static atomic_int log_fd = STDERR_FILENO;
+/* the process id in every line, read once (a child of fork reads its own) */
+static atomic_long log_pid;
+static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
+
+static void pid_forget(void)
+{
+	atomic_store(&log_pid, 0);
+}
+
+static void pid_watch_forks(void)
+{
+	(void)pthread_atfork(NULL, NULL, pid_forget);
+}
+
+static long log_getpid(void)
+{
+	long pid = atomic_load(&log_pid);
+
+	if (!pid) {
+		pthread_once(&pid_once, pid_watch_forks);
+		pid = (long)getpid();
+		atomic_store(&log_pid, pid);
+	}
+	return pid;
+}
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
@@ -71,7 +97,7 @@ void kf_log_write(enum kf_log_level level, const char *func, const char *fmt, ..
 		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
 		     tm.tm_sec, ts.tv_nsec / 1000000L,
 		     level_names[(unsigned)level < KF_ARRAY_LEN(level_names) ? level : 0],
-		     log_ident, (long)getpid(), func);
+		     log_ident, log_getpid(), func);
 	if (n < 0)
 		return;
 	len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;

@@ -294,7 +294,7 @@ if (runs.api) {
   const [, infoSize, , linkSize] = sizes.split(' ');
   p('## API through lighttpd');
   p();
-  p(`\`wrk -t1 -c32 --latency\` for ${meta.wrk_sec || 10} s per figure, against one lighttpd (one process, on the server core) in front of kefu-api (4 worker threads), the bare FastCGI app (\`tests/bench/peers/bare-fcgi.c\`, 4 threads, answering the bytes kefu-api answered: ${infoSize} bytes for info, ${linkSize} for link) and static files with the same bytes. \`info\` is logged in (Bearer token) and runs first, on an empty Redis (no live visitors, so its answer is small); each \`POST /api/link\` issues a real visitor key in Redis.`);
+  p(`\`wrk -t1 -c32 --latency\` for ${meta.wrk_sec || 10} s per figure, against one lighttpd (one process, on the server core) in front of kefu-api (${meta.api_workers || 4} worker threads), the bare FastCGI app (\`tests/bench/peers/bare-fcgi.c\`, ${meta.api_workers || 4} threads, answering the bytes kefu-api answered: ${infoSize} bytes for info, ${linkSize} for link) and static files with the same bytes. \`info\` is logged in (Bearer token) and runs first, on an empty Redis (no live visitors, so its answer is small); each \`POST /api/link\` issues a real visitor key in Redis.`);
   p();
   p('| endpoint | kefu req/s | bare FastCGI req/s | static file req/s | kefu/bare | kefu/static | kefu p50 / p99 ms | bare p50 / p99 ms | non-2xx (kefu) |');
   p('|---|---:|---:|---:|---:|---:|---|---|---:|');

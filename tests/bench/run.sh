@@ -109,6 +109,9 @@ else
 fi
 TPUT_PAIRS=1000
 WRK_CONNS=32
+# the bare FastCGI app gets as many threads as kefu-api has workers (its
+# default [Api] Workers; bench.ini does not change it)
+API_WORKERS=16
 
 NCPU=$(nproc)
 if ((NCPU >= 2)); then
@@ -572,7 +575,7 @@ scen_api() {
 	grep -q '"ws_key"' "$d/link.body" || die "POST /api/link failed: $(cat "$d/link.body")"
 	cp "$d/info.body" "$d/www/info.json"
 	cp "$d/link.body" "$d/www/link.json"
-	setsid taskset -c "$SCPU" "$BARE" --listen "$d/bare.sock" --threads 4 \
+	setsid taskset -c "$SCPU" "$BARE" --listen "$d/bare.sock" --threads "$API_WORKERS" \
 		--map "/bare/admin/ws/info=$d/info.body" --map "/bare/api/link=$d/link.body" >"$d/bare.log" 2>&1 &
 	bpid=$!
 	PIDS+=("$bpid")
@@ -638,6 +641,7 @@ if want api; then scen_api; fi
 	echo "held_pairs=$HELD_PAIRS"
 	echo "lat_idle=$LAT_IDLE"
 	echo "rates=$RATES"
+	echo "api_workers=$API_WORKERS"
 	echo "lat_with_held=$( ((HELD_THEN_LAT)) && want held && want lat && echo 1 || echo 0)"
 	echo "storm_tail=$STORM_TAIL"
 	echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"

@@ -67,7 +67,7 @@ Test(config, defaults)
 
 	cr_assert_not_null(cfg);
 	cr_expect_eq(kf_config_int(cfg, "Redis", "Port"), 6379);
-	cr_expect_eq(kf_config_int(cfg, "Api", "Workers"), 4);
+	cr_expect_eq(kf_config_int(cfg, "Api", "Workers"), 16);
 	cr_expect_eq(kf_config_int(cfg, "Api", "MaxBodyBytes"), 65536);
 	cr_expect_eq(kf_config_int(cfg, "Websocket", "PingLastTimeSec"), 50);
 	cr_expect_not(kf_config_bool(cfg, "Api", "CookieSecure"));
@@ -152,7 +152,7 @@ Test(config, empty_file_gives_defaults)
 	struct kf_config *cfg = load_text("", &err);
 
 	cr_assert_not_null(cfg, "refused: %s", kf_buf_str(&err));
-	cr_expect_eq(kf_config_int(cfg, "Api", "Workers"), 4);
+	cr_expect_eq(kf_config_int(cfg, "Api", "Workers"), 16);
 	kf_config_free(cfg);
 	kf_buf_release(&err);
 }

@@ -8,9 +8,9 @@
  *
  * A request whose REQUEST_URI (without the query) is a mapped URI gets
  * that file's bytes as application/json; others get 404.  Threads (default
- * 4, like kefu-api's [Api] Workers) each call FCGX_Accept_r under a mutex,
- * as kefu-api does.  SIGTERM/SIGINT: shut the socket, let the threads
- * return, exit.
+ * 16, like kefu-api's [Api] Workers) each call FCGX_Accept_r on the shared
+ * socket with no lock, as kefu-api does (Linux lets threads accept at
+ * once).  SIGTERM/SIGINT: shut the socket, let the threads return, exit.
  */
 #include "kf_compat.h"
 
@@ -40,7 +40,6 @@ static struct map maps[MAX_MAP];
 static int nmaps;
 static int listen_fd = -1;
 static volatile sig_atomic_t stopping;
-static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void on_signal(int sig)
 {
@@ -87,9 +86,7 @@ static void *serve(void *arg)
 		size_t ul;
 		int rc;
 
-		pthread_mutex_lock(&accept_lock);
 		rc = stopping ? -1 : FCGX_Accept_r(&req);
-		pthread_mutex_unlock(&accept_lock);
 		if (rc < 0)
 			break;
 		uri = FCGX_GetParam("REQUEST_URI", req.envp);
@@ -117,7 +114,7 @@ static void *serve(void *arg)
 int main(int argc, char **argv)
 {
 	const char *sock = NULL;
-	int threads = 4;
+	int threads = 16;
 	pthread_t tid[MAX_THREADS];
 	struct sigaction sa;
 
