@@ -160,6 +160,7 @@ static const struct cfg_key cfg_table[] = {
 struct cfg_value {
 	char *text;
 	long long num; /* CFG_INT, CFG_BOOL */
+	bool given;    /* written in the file, not the default */
 };
 
 struct kf_config {
@@ -315,6 +316,11 @@ static int ini_error_cb(const char *fmt, ...)
 /* Check the cross-key rules that no single entry can express. */
 static void check_rules(struct kf_config *cfg, struct kf_buf *err)
 {
+	struct cfg_value *workers = &cfg->values[find_key("Api", "Workers")];
+
+	/* the default number of workers fits the connections a file allows */
+	if (!workers->given && workers->num > kf_config_int(cfg, "Db", "MaxOpenConns"))
+		workers->num = kf_config_int(cfg, "Db", "MaxOpenConns");
 	if (kf_config_int(cfg, "Api", "Workers") > kf_config_int(cfg, "Db", "MaxOpenConns"))
 		kf_buf_addf(err, "[Api] Workers: %lld workers need more than [Db] MaxOpenConns = %lld connections\n",
 			    kf_config_int(cfg, "Api", "Workers"),
@@ -400,7 +406,8 @@ struct kf_config *kf_config_load(const char *path, struct kf_buf *err)
 					kf_buf_addf(err, "[%s] %s: unknown key\n", canon, name);
 					continue;
 				}
-				set_value(&cfg_table[idx], val, &cfg->values[idx], err);
+				if (set_value(&cfg_table[idx], val, &cfg->values[idx], err))
+					cfg->values[idx].given = true;
 			}
 		}
 		free(keys);

@@ -269,6 +269,18 @@ Test(config, workers_need_connections)
 		       "MaxOpenConns");
 }
 
+/* an older file that allows fewer connections than the default workers */
+Test(config, default_workers_fit_connections)
+{
+	struct kf_buf err = KF_BUF_INIT;
+	struct kf_config *cfg = load_text("[Db]\nMaxOpenConns = 10\n", &err);
+
+	cr_assert_not_null(cfg, "refused: %s", kf_buf_str(&err));
+	cr_expect_eq(kf_config_int(cfg, "Api", "Workers"), 10);
+	kf_config_free(cfg);
+	kf_buf_release(&err);
+}
+
 Test(config, syntax_error)
 {
 	struct kf_buf err = KF_BUF_INIT;
