@@ -124,6 +124,7 @@ static const struct cfg_key cfg_table[] = {
 	I("Relay", "WriterBatch", 500, 1, 10000),
 	I("Relay", "HeartbeatSec", 5, 1, 3600),
 	I("Relay", "NodeTtlSec", 15, 2, 86400),
+	I("Relay", "RedisSpinUs", 150, 0, 10000),
 
 	I("Security", "Argon2OpsLimit", 2, 1, 64),
 	I("Security", "Argon2MemLimitKiB", 65536, 8, 4194304),

@@ -2,6 +2,7 @@
 
 #include "kf_redis.h"
 
+#include <poll.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <time.h>
@@ -25,6 +26,7 @@ struct kf_redis {
 	int command_timeout_ms;
 	int64_t next_attempt_ms;
 	int backoff_ms;
+	int spin_us;                   /* kf_redis_set_spin */
 	bool up;
 };
 
@@ -34,6 +36,14 @@ static int64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static struct timeval ms_to_tv(int ms)
@@ -148,7 +158,34 @@ out_fail:
 	return -1;
 }
 
-typedef redisReply *(*run_fn)(redisContext *ctx, void *arg);
+void kf_redis_set_spin(struct kf_redis *r, int usec)
+{
+	r->spin_us = usec > 0 ? usec : 0;
+}
+
+/*
+ * The next reply.  With a spin, what is buffered is written first and the
+ * socket is polled without sleeping for up to spin_us; hiredis's blocking
+ * read then finds the answer there (or waits as before).
+ */
+static int get_reply(struct kf_redis *r, void **reply)
+{
+	if (r->spin_us > 0) {
+		struct pollfd p = { .fd = r->ctx->fd, .events = POLLIN };
+		int done = 0;
+		int64_t end;
+
+		while (!done)
+			if (redisBufferWrite(r->ctx, &done) != REDIS_OK)
+				return REDIS_ERR;
+		end = now_us() + r->spin_us;
+		while (poll(&p, 1, 0) == 0 && now_us() < end)
+			;
+	}
+	return redisGetReply(r->ctx, reply);
+}
+
+typedef redisReply *(*run_fn)(struct kf_redis *r, void *arg);
 
 /* Run fn on a working connection, retrying once on a stale one. */
 static redisReply *run(struct kf_redis *r, run_fn fn, void *arg)
@@ -159,7 +196,7 @@ static redisReply *run(struct kf_redis *r, run_fn fn, void *arg)
 
 		if (ensure(r) != 0)
 			break;
-		reply = fn(r->ctx, arg);
+		reply = fn(r, arg);
 		if (reply) {
 			r->up = true;
 			return reply;
@@ -183,15 +220,18 @@ struct vcmd {
 	va_list *ap;
 };
 
-static redisReply *run_vcmd(redisContext *ctx, void *arg)
+static redisReply *run_vcmd(struct kf_redis *r, void *arg)
 {
 	struct vcmd *v = arg;
 	va_list ap;
-	void *reply;
+	void *reply = NULL;
+	int rc;
 
 	va_copy(ap, *v->ap);
-	reply = redisvCommand(ctx, v->fmt, ap);
+	rc = redisvAppendCommand(r->ctx, v->fmt, ap);
 	va_end(ap);
+	if (rc != REDIS_OK || get_reply(r, &reply) != REDIS_OK)
+		return NULL;
 	return reply;
 }
 
@@ -213,11 +253,15 @@ struct argv_cmd {
 	const size_t *argvlen;
 };
 
-static redisReply *run_argv(redisContext *ctx, void *arg)
+static redisReply *run_argv(struct kf_redis *r, void *arg)
 {
 	struct argv_cmd *a = arg;
+	void *reply = NULL;
 
-	return redisCommandArgv(ctx, a->argc, a->argv, a->argvlen);
+	if (redisAppendCommandArgv(r->ctx, a->argc, a->argv, a->argvlen) != REDIS_OK ||
+	    get_reply(r, &reply) != REDIS_OK)
+		return NULL;
+	return reply;
 }
 
 redisReply *kf_redis_cmdargv(struct kf_redis *r, int argc, const char **argv,
@@ -235,19 +279,20 @@ struct pipe {
 };
 
 /* All replies, or none (NULL): the first reply stands for the whole. */
-static redisReply *run_pipe(redisContext *ctx, void *arg)
+static redisReply *run_pipe(struct kf_redis *r, void *arg)
 {
 	struct pipe *p = arg;
 	size_t got = 0;
 
 	for (size_t i = 0; i < p->n; i++)
-		if (redisAppendCommandArgv(ctx, p->cmds[i].argc, p->cmds[i].argv,
+		if (redisAppendCommandArgv(r->ctx, p->cmds[i].argc, p->cmds[i].argv,
 					   p->cmds[i].argvlen) != REDIS_OK)
 			return NULL; /* nothing was written yet: the connection is dropped */
 	for (; got < p->n; got++) {
 		void *reply = NULL;
 
-		if (redisGetReply(ctx, &reply) != REDIS_OK || !reply)
+		if ((got == 0 ? get_reply(r, &reply) : redisGetReply(r->ctx, &reply)) != REDIS_OK ||
+		    !reply)
 			break;
 		p->replies[got] = reply;
 	}

@@ -45,6 +45,13 @@ struct kf_redis_argv {
  */
 int kf_redis_pipeline(struct kf_redis *r, size_t n, const struct kf_redis_argv *cmds,
 		      redisReply **replies);
+/*
+ * Poll for each reply without sleeping for up to usec microseconds before
+ * the blocking read (0, the default: sleep at once).  For a single-threaded
+ * loop that cannot do anything else while it waits: a sleep and a wakeup
+ * cost it more than a short answer takes.
+ */
+void kf_redis_set_spin(struct kf_redis *r, int usec);
 /* True when the last command reached Redis. */
 bool kf_redis_up(const struct kf_redis *r);
 

@@ -293,6 +293,9 @@ int main(int argc, char **argv)
 	kf_relay.node = node ? node : kf_config_str(cfg, "Relay", "NodeId");
 	load_settings(cfg);
 	kf_relay.redis = kf_redis_new(cfg);
+	/* the loop can do nothing while it waits for these (a key redeemed in
+	 * the upgrade, mostly): a short poll beats a sleep and a wakeup */
+	kf_redis_set_spin(kf_relay.redis, (int)kf_config_int(cfg, "Relay", "RedisSpinUs"));
 	/* chat events and the task worker (events.c); stopped at out: */
 	if (kf_relay_events_start(cfg, kf_relay.node) != 0)
 		goto out;

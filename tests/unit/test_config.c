@@ -70,6 +70,7 @@ Test(config, defaults)
 	cr_expect_eq(kf_config_int(cfg, "Api", "Workers"), 16);
 	cr_expect_eq(kf_config_int(cfg, "Api", "MaxBodyBytes"), 65536);
 	cr_expect_eq(kf_config_int(cfg, "Websocket", "PingLastTimeSec"), 50);
+	cr_expect_eq(kf_config_int(cfg, "Relay", "RedisSpinUs"), 150);
 	cr_expect_not(kf_config_bool(cfg, "Api", "CookieSecure"));
 	cr_expect_str_eq(kf_config_str(cfg, "Redis", "KeyPrefix"), "kf:");
 	cr_expect_str_eq(kf_config_str(cfg, "Redis", "Password"), "");
