@@ -233,6 +233,9 @@ Test(config, int_out_of_range)
 	assert_refused("[Redis]\nPort = 70000\n", "[Redis] Port", "out of range");
 	assert_refused("[Redis]\nPort = 0\n", "[Redis] Port", "out of range");
 	assert_refused("[Api]\nWorkers = -1\n", "[Api] Workers", "out of range");
+	assert_refused("[Relay]\nRedisSpinUs = -1\n", "[Relay] RedisSpinUs", "out of range");
+	assert_refused("[Relay]\nRedisSpinUs = 10001\n", "[Relay] RedisSpinUs", "out of range");
+	assert_refused("[Relay]\nRedisSpinUs = 1e3\n", "[Relay] RedisSpinUs", "whole number");
 }
 
 Test(config, bad_bool)
