@@ -43,6 +43,19 @@ static struct kf_config *load_text(const char *text, struct kf_buf *err)
 }
 
 /* Assert that text is refused with a message holding every needle. */
+/* text loads, and [section] key is want */
+static void expect_loaded_int(const char *text, const char *section, const char *key,
+			      long long want)
+{
+	struct kf_buf err = KF_BUF_INIT;
+	struct kf_config *cfg = load_text(text, &err);
+
+	cr_assert_not_null(cfg, "refused: %s", kf_buf_str(&err));
+	cr_expect_eq(kf_config_int(cfg, section, key), want);
+	kf_config_free(cfg);
+	kf_buf_release(&err);
+}
+
 static void assert_refused(const char *text, const char *needle1, const char *needle2)
 {
 	struct kf_buf err = KF_BUF_INIT;
@@ -149,13 +162,7 @@ Test(config, sample_file_loads)
 
 Test(config, empty_file_gives_defaults)
 {
-	struct kf_buf err = KF_BUF_INIT;
-	struct kf_config *cfg = load_text("", &err);
-
-	cr_assert_not_null(cfg, "refused: %s", kf_buf_str(&err));
-	cr_expect_eq(kf_config_int(cfg, "Api", "Workers"), 16);
-	kf_config_free(cfg);
-	kf_buf_release(&err);
+	expect_loaded_int("", "Api", "Workers", 16);
 }
 
 Test(config, keys_are_case_insensitive)
@@ -276,13 +283,7 @@ Test(config, workers_need_connections)
 /* an older file that allows fewer connections than the default workers */
 Test(config, default_workers_fit_connections)
 {
-	struct kf_buf err = KF_BUF_INIT;
-	struct kf_config *cfg = load_text("[Db]\nMaxOpenConns = 10\n", &err);
-
-	cr_assert_not_null(cfg, "refused: %s", kf_buf_str(&err));
-	cr_expect_eq(kf_config_int(cfg, "Api", "Workers"), 10);
-	kf_config_free(cfg);
-	kf_buf_release(&err);
+	expect_loaded_int("[Db]\nMaxOpenConns = 10\n", "Api", "Workers", 10);
 }
 
 Test(config, syntax_error)
