@@ -148,6 +148,7 @@ static struct {
 	double connect_timeout;
 	double storm_after, storm_tail;
 	double stall_pct;
+	double trace_slow_ms;
 } opt = {
 	.proto = P_KEFU,
 	.procs = 0,
@@ -761,6 +762,10 @@ static void on_marker(struct worker *w, const char *p, size_t n)
 	now = now_ns();
 	add(&w->s->delivered, 1);
 	add(&w->s->hist[hist_idx(now > (int64_t)ts ? (uint64_t)(now - (int64_t)ts) : 0)], 1);
+	/* --trace-slow-ms: when each slow message was sent, to find what stalls */
+	if (opt.trace_slow_ms > 0 && (double)(now - (int64_t)ts) > opt.trace_slow_ms * 1e6)
+		fprintf(stderr, "slow: sent at %.3f ms (CLOCK_MONOTONIC), took %.3f ms\n",
+			(double)ts / 1e6, (double)(now - (int64_t)ts) / 1e6);
 }
 
 /* The integer value of "name":N in a JSON text (-1 when absent). */
@@ -1709,6 +1714,9 @@ static void usage(void)
 	      "  --rates R1,R2,...       total chat msg/s per step (both directions); none: hold\n"
 	      "  --step-sec S --drain-sec S --hold-sec S --settle-sec S --stop-p99-ms MS\n"
 	      "  --msg-bytes N --ping-sec N --pid NAME=PID (repeatable) --label NAME\n"
+	      "  --trace-slow-ms MS      print each message slower than MS (to stderr): when it\n"
+	      "                          was sent (CLOCK_MONOTONIC, as perf shows) and how long\n"
+	      "                          it took\n"
 	      "  --stall-pct P           the last step repeats with P %% of the chat connections\n"
 	      "                          no longer reading (small SO_RCVBUF from the start)\n"
 	      "  --storm-after S         in the first step, S s in: reset every idle connection\n"
@@ -1789,6 +1797,8 @@ static void parse_args(int argc, char **argv)
 			opt.stop_p99_ms = arg_num(v, 0.01, 1e6, a);
 		} else if (strcmp(a, "--msg-bytes") == 0) {
 			opt.msg_bytes = (int)arg_num(v, 20, 500, a);
+		} else if (strcmp(a, "--trace-slow-ms") == 0) {
+			opt.trace_slow_ms = arg_num(v, 0.001, 1e6, a);
 		} else if (strcmp(a, "--ping-sec") == 0) {
 			opt.ping_sec = (int)arg_num(v, 1, 3600, a);
 		} else if (strcmp(a, "--connect-timeout") == 0) {
