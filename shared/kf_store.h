@@ -47,7 +47,8 @@
  *   PREFIX wq                   stream of writes waiting for MySQL: t=start
  *                               {k, agent, ip, ts}, t=msg {k, seq, kind, id,
  *                               content, ts, agent}, t=end {k, reason, ts};
- *                               consumer group "writers" (ws-relay/persist.c)
+ *                               consumer group "writers", read with NOACK
+ *                               (ws-relay/persist.c)
  *   PREFIX nodes                set of relay node ids seen
  *   PREFIX node:ID              a node's heartbeat (expires when it dies)
  *   PREFIX nc:ID                set of "v|KEY" / "a|ID" connected to node ID

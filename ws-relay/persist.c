@@ -1,16 +1,23 @@
 /*
  * persist.c - the MySQL writer: a thread of its own (the event loop never
  * waits on MySQL) that takes batches from the Redis stream PREFIX wq with
- * the consumer group "writers" (one consumer per node), writes them in one
- * transaction, then acknowledges and deletes them.
+ * the consumer group "writers" (one consumer per node, so nodes share the
+ * work), writes them in one transaction, then deletes them.
  *
  * Nothing is lost and nothing is written twice: an entry leaves Redis only
  * after its transaction committed; message rows are unique on
- * (conversation_id, seq) and inserted with INSERT IGNORE, so a batch that
- * is written again after a crash changes nothing.  While MySQL is down the
- * batch is retried with a backoff and the stream grows (bounded by [Relay]
- * BacklogMax, enforced where messages are added); entries a dead node had
- * taken are claimed by the others after a minute.
+ * (conversation_id, seq) and inserted with INSERT IGNORE, and the
+ * conversation rows are upserts, so an entry written again changes nothing.
+ * The group reads with NOACK: no pending-entries list, for which Redis
+ * would write an XCLAIM to its AOF for every entry read and take an XACK
+ * per batch (a quarter of the AOF's bytes per chat message and a third of
+ * the writer's Redis time, tests/bench/NOTES.md).  An entry a writer took
+ * and did not delete (it died first) stays in the stream behind the
+ * group's cursor: a writer that starts writes everything the stream holds,
+ * and every writer writes again, every SWEEP_EVERY_SEC, what is older than
+ * ORPHAN_AGE_MS.  While MySQL is down
+ * the batch is retried with a backoff and the stream grows (bounded by
+ * [Relay] BacklogMax, enforced where messages are added).
  */
 #include "kf_compat.h"
 
@@ -35,8 +42,8 @@
 
 #define GROUP "writers"
 #define BLOCK_MS "100" /* also how long a stop may wait for the writer */
-#define CLAIM_IDLE_MS "60000"
-#define CLAIM_EVERY_SEC 10
+#define ORPHAN_AGE_MS 60000LL
+#define SWEEP_EVERY_SEC 10
 #define CACHE_MAX 10000
 #define BACKOFF_MAX_MS 5000
 /*
@@ -261,30 +268,20 @@ static int write_batch(struct kf_persist *p, const struct entry *es, size_t n)
 	return rc;
 }
 
-/* Acknowledge and delete what was written. */
+/* Delete what was written. */
 static void forget(struct kf_persist *p, const struct entry *es, size_t n)
 {
-	const char **argv = kf_xcalloc(n + 3, sizeof(*argv));
-	size_t *lens = kf_xcalloc(n + 3, sizeof(*lens));
+	const char **argv = kf_xcalloc(n + 2, sizeof(*argv));
+	size_t *lens = kf_xcalloc(n + 2, sizeof(*lens));
 	redisReply *reply;
 
-	argv[0] = "XACK";
+	argv[0] = "XDEL";
 	argv[1] = p->stream;
-	argv[2] = GROUP;
 	for (size_t i = 0; i < n; i++)
-		argv[i + 3] = es[i].id;
-	for (size_t i = 0; i < n + 3; i++)
+		argv[i + 2] = es[i].id;
+	for (size_t i = 0; i < n + 2; i++)
 		lens[i] = strlen(argv[i]);
-	reply = kf_redis_cmdargv(p->redis, (int)(n + 3), argv, lens);
-	if (reply && reply->type == REDIS_REPLY_ERROR)
-		kf_warn("writer: XACK: %s", reply->str);
-	if (reply)
-		freeReplyObject(reply);
-	argv[1] = "XDEL";
-	argv[2] = p->stream;
-	lens[1] = strlen(argv[1]);
-	lens[2] = strlen(argv[2]);
-	reply = kf_redis_cmdargv(p->redis, (int)(n + 2), argv + 1, lens + 1);
+	reply = kf_redis_cmdargv(p->redis, (int)(n + 2), argv, lens);
 	if (reply && reply->type == REDIS_REPLY_ERROR)
 		kf_warn("writer: XDEL: %s", reply->str);
 	if (reply)
@@ -358,11 +355,56 @@ static const redisReply *read_entries(const redisReply *r)
  */
 #define WRITER_NICE 5
 
+/* Redis's clock in milliseconds (stream IDs are made from it), or -1. */
+static long long server_ms(struct kf_persist *p)
+{
+	redisReply *r = kf_redis_cmd(p->redis, "TIME");
+	long long ms = -1;
+
+	if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING)
+		ms = strtoll(r->element[0]->str, NULL, 10) * 1000 +
+		     strtoll(r->element[1]->str, NULL, 10) / 1000;
+	if (r)
+		freeReplyObject(r);
+	return ms;
+}
+
+/*
+ * Write, oldest first, what the stream holds up to Redis's time upto_ms:
+ * entries that a writer read and did not delete.  One pass, a batch at a
+ * time; it may race the writer that holds an entry (writing it twice
+ * changes nothing).
+ */
+static void sweep(struct kf_persist *p, long long upto_ms)
+{
+	char from[64] = "-";
+	bool more = upto_ms >= 0;
+
+	while (more && !atomic_load(&p->stop)) {
+		redisReply *r = kf_redis_cmd(p->redis, "XRANGE %s %s %lld COUNT %s", p->stream, from,
+					     upto_ms, p->batch);
+		const redisReply *last = NULL;
+
+		more = false;
+		if (r && r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
+			handle(p, r);
+			last = r->element[r->elements - 1];
+		}
+		if (last && last->type == REDIS_REPLY_ARRAY && last->elements == 2 &&
+		    last->element[0]->type == REDIS_REPLY_STRING) {
+			snprintf(from, sizeof(from), "(%s", last->element[0]->str);
+			more = (long)r->elements == p->batch_max;
+		}
+		if (r)
+			freeReplyObject(r);
+	}
+}
+
 static void *writer_main(void *arg)
 {
 	struct kf_persist *p = arg;
-	bool pending = true; /* first what this node took before a restart */
-	time_t last_claim = 0;
+	time_t last_sweep;
 	redisReply *r;
 
 	/* Linux: a thread's nice value is set through its thread id */
@@ -377,21 +419,22 @@ static void *writer_main(void *arg)
 		}
 		sleep_ms(500);
 	}
+	/* first all that is there: what this node took before a restart */
+	sweep(p, server_ms(p));
+	last_sweep = time(NULL);
 	while (!atomic_load(&p->stop)) {
 		const redisReply *list;
 
-		if (time(NULL) - last_claim >= CLAIM_EVERY_SEC) {
-			last_claim = time(NULL);
-			r = kf_redis_cmd(p->redis, "XAUTOCLAIM %s " GROUP " %s " CLAIM_IDLE_MS " 0-0 COUNT %s",
-					 p->stream, p->node, p->batch);
-			if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 2)
-				handle(p, r->element[1]);
-			if (r)
-				freeReplyObject(r);
+		if (time(NULL) - last_sweep >= SWEEP_EVERY_SEC) {
+			long long now = server_ms(p);
+
+			last_sweep = time(NULL);
+			if (now >= ORPHAN_AGE_MS)
+				sweep(p, now - ORPHAN_AGE_MS);
 		}
 		r = kf_redis_cmd(p->redis, "XREADGROUP GROUP " GROUP " %s COUNT %s BLOCK " BLOCK_MS
-					   " STREAMS %s %s",
-				 p->node, p->batch, p->stream, pending ? "0" : ">");
+					   " NOACK STREAMS %s >",
+				 p->node, p->batch, p->stream);
 		if (!r) {
 			sleep_ms(500);
 			continue;
@@ -407,10 +450,8 @@ static void *writer_main(void *arg)
 			continue;
 		}
 		list = read_entries(r);
-		if (pending && (!list || list->elements == 0))
-			pending = false;
 		handle(p, list);
-		if (!pending && list && list->elements > 0 && (long)list->elements < p->batch_max)
+		if (list && list->elements > 0 && (long)list->elements < p->batch_max)
 			sleep_ms(GATHER_MS);
 		freeReplyObject(r);
 	}

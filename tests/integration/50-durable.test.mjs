@@ -23,6 +23,7 @@
 //     node B is started again after each
 //   a visitor away while 600 messages arrive (a replay longer than SendQueueMax)
 //   MySQL stopped for ~5 s during chat
+//   both nodes killed while MySQL is down and their writers hold the queue
 //   SIGTERM drain of node B (started again after)
 //   Redis restarted during chat , last,
 //     since a relay that did not recover is only good for after()'s down
@@ -172,14 +173,25 @@ async function sql(query) {
     .map((l) => l.split('\t'));
 }
 
-// The length of the MySQL write queue in Redis (PREFIX wq; prefix kf:).
-async function writeQueueLength() {
+// A Redis command through redis-cli: its output, a line per reply element.
+async function redisCli(...args) {
   const { stdout } = await run(
     'redis-cli',
-    ['--no-auth-warning', '-p', String(E.KEFU_REDIS_PORT), '-a', E.KEFU_REDIS_PASSWORD, 'XLEN', 'kf:wq'],
+    ['--no-auth-warning', '-p', String(E.KEFU_REDIS_PORT), '-a', E.KEFU_REDIS_PASSWORD, ...args],
     { timeout: 15000 },
   );
-  return Number(stdout.trim());
+  return stdout.trim().split('\n');
+}
+
+// The length of the MySQL write queue in Redis (PREFIX wq; prefix kf:).
+async function writeQueueLength() {
+  return Number((await redisCli('XLEN', 'kf:wq'))[0]);
+}
+
+// Entries of the write queue no writer has read yet (the group's lag).
+async function writeQueueUnread() {
+  const lines = await redisCli('XINFO', 'GROUPS', 'kf:wq');
+  return Number(lines[lines.indexOf('lag') + 1]);
 }
 
 async function msgStats(key) {
@@ -299,7 +311,7 @@ function direct(node, url) {
 async function until(fn, ms, what) {
   const deadline = Date.now() + ms;
   for (;;) {
-    const v = fn();
+    const v = await fn();
     if (v) return v;
     if (Date.now() >= deadline) {
       throw new Error(`no ${typeof what === 'function' ? what() : what} within ${ms} ms`);
@@ -979,6 +991,54 @@ test('MySQL stopped for several seconds during chat: acks keep coming; once it i
   } finally {
     if (stopped) await stackCmd('start-service', 'mysql').catch(() => {});
     await unpair(p);
+  }
+});
+
+test('both nodes killed while MySQL is down, after their writers took the queued messages: once MySQL and a node are back, every message is in MySQL', { timeout: 90000 }, async (t) => {
+  await bothNodes();
+  let p;
+  let stopped = false;
+  try {
+    p = await pair(A, B, '3k');
+    const { agent, visitor, key } = p;
+    await stackCmd('stop-service', 'mysql');
+    stopped = true;
+    await Promise.all([agent.burst(100, 'a3k', { chunk: 20 }), visitor.burst(100, 'v3k', { chunk: 20 })]);
+    await delivered(agent, visitor);
+    await delivered(visitor, agent);
+    assertNoErrors(agent, visitor);
+    const expected = new Map([...checkDelivery(agent, visitor), ...checkDelivery(visitor, agent)]);
+    assert.equal(expected.size, 200);
+    // the writers hold what they read (retrying MySQL, they read no more)
+    let queued = 0;
+    let taken = 0;
+    await until(
+      async () => {
+        queued = await writeQueueLength();
+        taken = queued - (await writeQueueUnread());
+        return taken > 0;
+      },
+      5000,
+      'a writer to take entries of the queue',
+    );
+    assert.ok(queued >= 200, `the 200 messages wait in Redis (${queued} entries)`);
+    process.kill(relayPid(1), 'SIGKILL');
+    process.kill(relayPid(2), 'SIGKILL');
+    await until(() => !alive(relayPid(1)) && !alive(relayPid(2)), 5000, 'both nodes to die');
+    await stackCmd('start-service', 'mysql');
+    stopped = false;
+    const back = Date.now();
+    await stackCmd('start-service', 'relay1');
+    // well within a minute (the age after which any writer takes another's entries)
+    await checkMysql(key, expected, 20000);
+    t.diagnostic(
+      `${queued} entries queued, ${taken} of them taken by writers that died: all in MySQL ${Date.now() - back} ms after a node came back`,
+    );
+    await until(async () => (await writeQueueLength()) === 0, 5000, 'the write queue to be empty');
+  } finally {
+    if (stopped) await stackCmd('start-service', 'mysql').catch(() => {});
+    await unpair(p);
+    await bothNodes();
   }
 });
 
