@@ -13,9 +13,12 @@
  * per batch (a quarter of the AOF's bytes per chat message and a third of
  * the writer's Redis time, tests/bench/NOTES.md).  An entry a writer took
  * and did not delete (it died first) stays in the stream behind the
- * group's cursor: a writer that starts writes everything the stream holds,
- * and every writer writes again, every SWEEP_EVERY_SEC, what is older than
- * ORPHAN_AGE_MS.  While MySQL is down
+ * group's cursor (its last-delivered-id): a writer that starts writes what
+ * is still there up to the cursor, and every writer writes again, every
+ * SWEEP_EVERY_SEC, what is there up to the cursor and older than
+ * ORPHAN_AGE_MS.  Entries past the cursor (a backlog nobody read yet) are
+ * left to XREADGROUP, so that writers do not all write the same backlog.
+ * While MySQL is down
  * the batch is retried with a backoff and the stream grows (bounded by
  * [Relay] BacklogMax, enforced where messages are added).
  */
@@ -370,20 +373,48 @@ static long long server_ms(struct kf_persist *p)
 	return ms;
 }
 
+/* The group's cursor, the last ID it handed out: true and *ms, *seq. */
+static bool group_cursor(struct kf_persist *p, unsigned long long *ms, unsigned long long *seq)
+{
+	redisReply *r = kf_redis_cmd(p->redis, "XINFO GROUPS %s", p->stream);
+	bool found = false;
+
+	for (size_t g = 0; r && r->type == REDIS_REPLY_ARRAY && g < r->elements && !found; g++) {
+		const redisReply *f = r->element[g];
+		const char *name = NULL, *last = NULL;
+
+		for (size_t i = 0; f->type == REDIS_REPLY_ARRAY && i + 1 < f->elements; i += 2) {
+			const redisReply *k = f->element[i], *v = f->element[i + 1];
+
+			if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+				continue;
+			if (strcmp(k->str, "name") == 0)
+				name = v->str;
+			else if (strcmp(k->str, "last-delivered-id") == 0)
+				last = v->str;
+		}
+		if (name && last && strcmp(name, GROUP) == 0)
+			found = sscanf(last, "%llu-%llu", ms, seq) == 2;
+	}
+	if (r)
+		freeReplyObject(r);
+	return found;
+}
+
 /*
- * Write, oldest first, what the stream holds up to Redis's time upto_ms:
+ * Write, oldest first, what the stream holds up to the ID upto (inclusive):
  * entries that a writer read and did not delete.  One pass, a batch at a
  * time; it may race the writer that holds an entry (writing it twice
  * changes nothing).
  */
-static void sweep(struct kf_persist *p, long long upto_ms)
+static void sweep(struct kf_persist *p, const char *upto)
 {
 	char from[64] = "-";
-	bool more = upto_ms >= 0;
+	bool more = true;
 
 	while (more && !atomic_load(&p->stop)) {
-		redisReply *r = kf_redis_cmd(p->redis, "XRANGE %s %s %lld COUNT %s", p->stream, from,
-					     upto_ms, p->batch);
+		redisReply *r = kf_redis_cmd(p->redis, "XRANGE %s %s %s COUNT %s", p->stream, from,
+					     upto, p->batch);
 		const redisReply *last = NULL;
 
 		more = false;
@@ -399,6 +430,29 @@ static void sweep(struct kf_persist *p, long long upto_ms)
 		if (r)
 			freeReplyObject(r);
 	}
+}
+
+/*
+ * Sweep up to the group's cursor, and, with max_age_ms >= 0, only what is
+ * older than that by Redis's clock.
+ */
+static void sweep_orphans(struct kf_persist *p, long long max_age_ms)
+{
+	unsigned long long ms, seq;
+	char upto[48];
+	long long limit;
+
+	if (!group_cursor(p, &ms, &seq) || (ms == 0 && seq == 0))
+		return;
+	snprintf(upto, sizeof(upto), "%llu-%llu", ms, seq);
+	if (max_age_ms >= 0) {
+		limit = server_ms(p) - max_age_ms;
+		if (limit < 0)
+			return;
+		if ((unsigned long long)limit < ms)
+			snprintf(upto, sizeof(upto), "%lld", limit); /* every entry of that ms */
+	}
+	sweep(p, upto);
 }
 
 static void *writer_main(void *arg)
@@ -419,18 +473,15 @@ static void *writer_main(void *arg)
 		}
 		sleep_ms(500);
 	}
-	/* first all that is there: what this node took before a restart */
-	sweep(p, server_ms(p));
+	/* first what a writer took and did not write: this node before a restart */
+	sweep_orphans(p, -1);
 	last_sweep = time(NULL);
 	while (!atomic_load(&p->stop)) {
 		const redisReply *list;
 
 		if (time(NULL) - last_sweep >= SWEEP_EVERY_SEC) {
-			long long now = server_ms(p);
-
 			last_sweep = time(NULL);
-			if (now >= ORPHAN_AGE_MS)
-				sweep(p, now - ORPHAN_AGE_MS);
+			sweep_orphans(p, ORPHAN_AGE_MS);
 		}
 		r = kf_redis_cmd(p->redis, "XREADGROUP GROUP " GROUP " %s COUNT %s BLOCK " BLOCK_MS
 					   " NOACK STREAMS %s >",
