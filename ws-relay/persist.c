@@ -18,9 +18,8 @@
  * SWEEP_EVERY_SEC, what is there up to the cursor and older than
  * ORPHAN_AGE_MS.  Entries past the cursor (a backlog nobody read yet) are
  * left to XREADGROUP, so that writers do not all write the same backlog.
- * While MySQL is down
- * the batch is retried with a backoff and the stream grows (bounded by
- * [Relay] BacklogMax, enforced where messages are added).
+ * While MySQL is down the batch is retried with a backoff and the stream
+ * grows (bounded by [Relay] BacklogMax, enforced where messages are added).
  */
 #include "kf_compat.h"
 
@@ -104,10 +103,12 @@ struct entry {
 	const redisReply *fields;
 };
 
-static const char *field(const struct entry *e, const char *name, size_t *len)
+/*
+ * The string value of name in a flat [name, value, ...] reply (an entry's
+ * fields, a group of XINFO GROUPS), or "" when it has none.
+ */
+static const char *flat_get(const redisReply *f, const char *name, size_t *len)
 {
-	const redisReply *f = e->fields;
-
 	for (size_t i = 0; f && f->type == REDIS_REPLY_ARRAY && i + 1 < f->elements; i += 2) {
 		if (f->element[i]->type == REDIS_REPLY_STRING && strcmp(f->element[i]->str, name) == 0 &&
 		    f->element[i + 1]->type == REDIS_REPLY_STRING) {
@@ -119,6 +120,11 @@ static const char *field(const struct entry *e, const char *name, size_t *len)
 	if (len)
 		*len = 0;
 	return "";
+}
+
+static const char *field(const struct entry *e, const char *name, size_t *len)
+{
+	return flat_get(e->fields, name, len);
 }
 
 static int64_t field_int(const struct entry *e, const char *name)
@@ -381,20 +387,9 @@ static bool group_cursor(struct kf_persist *p, unsigned long long *ms, unsigned 
 
 	for (size_t g = 0; r && r->type == REDIS_REPLY_ARRAY && g < r->elements && !found; g++) {
 		const redisReply *f = r->element[g];
-		const char *name = NULL, *last = NULL;
 
-		for (size_t i = 0; f->type == REDIS_REPLY_ARRAY && i + 1 < f->elements; i += 2) {
-			const redisReply *k = f->element[i], *v = f->element[i + 1];
-
-			if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
-				continue;
-			if (strcmp(k->str, "name") == 0)
-				name = v->str;
-			else if (strcmp(k->str, "last-delivered-id") == 0)
-				last = v->str;
-		}
-		if (name && last && strcmp(name, GROUP) == 0)
-			found = sscanf(last, "%llu-%llu", ms, seq) == 2;
+		if (strcmp(flat_get(f, "name", NULL), GROUP) == 0)
+			found = sscanf(flat_get(f, "last-delivered-id", NULL), "%llu-%llu", ms, seq) == 2;
 	}
 	if (r)
 		freeReplyObject(r);
